@@ -1,0 +1,75 @@
+"""Population landscape of the Meta-LoRA objective for linear models (MATH.md).
+
+Everything is float64. Arrays: ``A`` (d, d), adapters ``U`` (T, d, k); parameter vectors
+are ``np.concatenate([A.ravel(), U.ravel()])``.
+"""
+
+from .errors import InvalidArgument, LandscapeError, LandscapeWarning
+from .problem import Problem
+from .objectives import (
+    A_of_U,
+    Adaptation,
+    adaptability,
+    gram,
+    meta_loss,
+    reduced_loss,
+    sr_loss,
+    sr_solution,
+    task_losses,
+    test_loss,
+)
+from .derivatives import (
+    meta_grad,
+    meta_hessian,
+    meta_hvp,
+    pack,
+    reduced_grad,
+    reduced_hessian,
+    reduced_hvp,
+    schur_complement,
+    unpack,
+)
+from .linops import MinEig, meta_hessian_operator, min_eigenvalue, reduced_hessian_operator
+from .symmetry import canonical_form, orbit_dimension, orbit_distance, orbit_tangent_basis
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # errors
+    "InvalidArgument",
+    "LandscapeError",
+    "LandscapeWarning",
+    # ground truth
+    "Problem",
+    # objectives
+    "meta_loss",
+    "task_losses",
+    "sr_loss",
+    "sr_solution",
+    "A_of_U",
+    "reduced_loss",
+    "adaptability",
+    "Adaptation",
+    "test_loss",
+    "gram",
+    # derivatives
+    "meta_grad",
+    "meta_hvp",
+    "meta_hessian",
+    "reduced_grad",
+    "reduced_hvp",
+    "reduced_hessian",
+    "schur_complement",
+    "pack",
+    "unpack",
+    # curvature operators
+    "meta_hessian_operator",
+    "reduced_hessian_operator",
+    "min_eigenvalue",
+    "MinEig",
+    # symmetry
+    "orbit_dimension",
+    "orbit_tangent_basis",
+    "canonical_form",
+    "orbit_distance",
+]

@@ -1,0 +1,20 @@
+"""Exceptions and warnings raised by :mod:`landscape` (and the packages built on it)."""
+
+__all__ = ["LandscapeError", "InvalidArgument", "LandscapeWarning"]
+
+
+class LandscapeError(Exception):
+    """Base class of every error the toolkit raises on purpose."""
+
+
+class InvalidArgument(LandscapeError, ValueError):
+    """An argument has the wrong type, shape, value or dtype.
+
+    A subclass of :class:`ValueError`, so ``except ValueError`` keeps working. The message
+    names the parameter, shows the value and states the rule, e.g.
+    "`rank` must be an integer in [0, d]=[0, 8]; got rank=10."
+    """
+
+
+class LandscapeWarning(UserWarning):
+    """Something was computed, but a caveat applies (poor convergence, loose tolerance)."""
