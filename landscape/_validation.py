@@ -50,15 +50,15 @@ def as_float64(name: str, value, shape: tuple[int, ...] | None = None) -> np.nda
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if shape is not None and arr.shape != tuple(shape):
         raise InvalidArgument(f"`{name}` must have shape {tuple(shape)}; got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise InvalidArgument(f"`{name}` must be finite; it has {bad} NaN/inf entries.")
     return arr
 
 
-def check_A(problem, A) -> np.ndarray:
+def check_A(problem, A, name: str = "A") -> np.ndarray:
     d = problem.d
-    return as_float64("A", A, (d, d))
+    return as_float64(name, A, (d, d))
 
 
 def check_U(problem, U, name: str = "U") -> np.ndarray:

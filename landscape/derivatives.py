@@ -52,8 +52,31 @@ def unpack(problem: Problem, x) -> tuple[NDArray[np.float64], NDArray[np.float64
 
 def _sym_outer(U, Delta):
     """``B_t = U_tΔ_tᵀ + Δ_tU_tᵀ`` for every task."""
-    P = np.einsum("tik,tjk->tij", U, Delta)
+    P = U @ Delta.transpose(0, 2, 1)
     return P + P.transpose(0, 2, 1)
+
+
+def _concat(U):
+    """``[U_1 … U_T]`` as one (d, Tk) matrix (column ``t·k + c`` is ``U_t[:, c]``)."""
+    T, d, k = U.shape
+    return U.transpose(1, 0, 2).reshape(d, T * k)
+
+
+def _split(X, T, k):
+    """Inverse of :func:`_concat`: (d, Tk) → (T, d, k)."""
+    return X.reshape(X.shape[0], T, k).transpose(1, 0, 2)
+
+
+def _B_U(U, dU):
+    """``B_t U_t = U_t (Δ_tᵀU_t) + Δ_t (U_tᵀU_t)`` for every task, O(T d k²) (no d×d matrix)."""
+    Ut = U.transpose(0, 2, 1)
+    return U @ (dU.transpose(0, 2, 1) @ U) + dU @ (Ut @ U)
+
+
+def _sum_B(U, dU):
+    """``Σ_t B_t = Uc dUcᵀ + dUc Ucᵀ`` with ``Uc = [U_1 … U_T]`` (one d×Tk×d product)."""
+    P = _concat(U) @ _concat(dU).T
+    return P + P.T
 
 
 # -- full objective L(A, U) -------------------------------------------------------------
@@ -63,7 +86,7 @@ def meta_grad(problem: Problem, A, U):
     E = residuals(problem, A, U)
     T = problem.T
     gA = (2.0 / T) * E.sum(axis=0)
-    gU = (2.0 / T) * np.einsum("tij,tjk->tik", E + E.transpose(0, 2, 1), U)
+    gU = (2.0 / T) * ((E + E.transpose(0, 2, 1)) @ U)
     return gA, gU
 
 
@@ -75,16 +98,31 @@ def meta_hvp(problem: Problem, A, U, dA, dU):
     ``(2/T) Σ_t (‖W_t‖² + 2⟨E_t, Δ_tΔ_tᵀ⟩)``.
     """
     A, U = check_A(problem, A), check_U(problem, U)
-    dA, dU = check_A(problem, dA), check_U(problem, dU, "dU")
-    T = problem.T
-    E = residuals(problem, A, U)
-    W = dA[None] + _sym_outer(U, dU)
-    hA = (2.0 / T) * W.sum(axis=0)
-    hU = (2.0 / T) * (
-        np.einsum("tij,tjk->tik", W + W.transpose(0, 2, 1), U)
-        + np.einsum("tij,tjk->tik", E + E.transpose(0, 2, 1), dU)
-    )
-    return hA, hU
+    dA, dU = check_A(problem, dA, "dA"), check_U(problem, dU, "dU")
+    return _meta_hvp(problem, A, U, dA, dU)
+
+
+def _meta_hvp(problem, A, U, dA, dU):
+    """:func:`meta_hvp` without validation, in factored form (no (T, d, d) array).
+
+    With ``Â = A − A*`` (so ``E_t + E_tᵀ = Â + Âᵀ + 2U_tU_tᵀ − 2U*_tU*_tᵀ``) and
+    ``sym X = (X + Xᵀ)/2``:
+    ``h_A = 2ΔA + (2/T) Σ_t B_t`` and
+    ``h_{U_t} = (4/T)[sym(ΔA) U_t + sym(Â) Δ_t + U_t(Δ_tᵀU_t + U_tᵀΔ_t) + Δ_t(U_tᵀU_t)
+    − U*_t(U*_tᵀΔ_t)]``. Cost: two d×d by d×Tk products plus O(T d k²).
+    """
+    T, d, k = U.shape
+    Us = problem.U_star
+    Ut, dUt = U.transpose(0, 2, 1), dU.transpose(0, 2, 1)
+    Uc, dUc = _concat(U), _concat(dU)
+    Ah = A - problem.A_star
+    # [sym ΔA, sym Â] @ [[Uc], [dUc]] in one product.
+    left = np.concatenate([dA + dA.T, Ah + Ah.T], axis=1)
+    dense = _split(left @ np.concatenate([Uc, dUc], axis=0), T, k) * 0.5
+    thin = U @ (dUt @ U + Ut @ dU) + dU @ (Ut @ U) - Us @ (Us.transpose(0, 2, 1) @ dU)
+    P = Uc @ dUc.T
+    hA = 2.0 * dA + (2.0 / T) * (P + P.T)
+    return hA, (4.0 / T) * (dense + thin)
 
 
 def meta_hessian_blocks(problem: Problem, A, U):
@@ -139,7 +177,7 @@ def reduced_grad(problem: Problem, U) -> NDArray[np.float64]:
     """``∇_{U_t} G = (4/T) (D_t − D̄) U_t``, shape (T, d, k)."""
     U = check_U(problem, U)
     C = reduced_residuals(problem, U)
-    return (4.0 / problem.T) * np.einsum("tij,tjk->tik", C, U)
+    return (4.0 / problem.T) * (C @ U)
 
 
 def reduced_hvp(problem: Problem, U, dU) -> NDArray[np.float64]:
@@ -149,10 +187,15 @@ def reduced_hvp(problem: Problem, U, dU) -> NDArray[np.float64]:
 
 
 def _reduced_hvp(problem, U, C, dU):
-    """:func:`reduced_hvp` with ``C`` precomputed and no validation (for operators)."""
-    B = _sym_outer(U, dU)
-    B -= B.mean(axis=0, keepdims=True)
-    return (4.0 / problem.T) * (np.einsum("tij,tjk->tik", B, U) + np.einsum("tij,tjk->tik", C, dU))
+    """:func:`reduced_hvp` with ``C`` precomputed and no validation (for operators).
+
+    ``B_t U_t`` and ``B̄ U_t = (1/T)(Uc (dUcᵀ U_t) + dUc (Ucᵀ U_t))`` use only thin
+    products (``Uc = [U_1 … U_T]``, d×Tk); the one O(T d² k) term is ``C_t Δ_t``.
+    """
+    T, k = problem.T, problem.k
+    Uc, dUc = _concat(U), _concat(dU)
+    BbarU = _split(Uc @ (dUc.T @ Uc) + dUc @ (Uc.T @ Uc), T, k) / T
+    return (4.0 / T) * (_B_U(U, dU) - BbarU + C @ dU)
 
 
 def reduced_hessian(problem: Problem, U) -> NDArray[np.float64]:

@@ -17,11 +17,11 @@ import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
 from ._validation import as_rng, check_A, check_float, check_U
-from .derivatives import _reduced_hvp, meta_hessian, meta_hvp, reduced_hessian, unpack
+from .derivatives import _meta_hvp, _reduced_hvp, meta_hessian, reduced_hessian
 from .errors import InvalidArgument
 from .objectives import reduced_residuals
 from .problem import Problem
-from .symmetry import orbit_tangent_basis
+from .symmetry import orbit_tangent_basis, tangent_blocks
 
 __all__ = [
     "meta_hessian_operator",
@@ -39,11 +39,11 @@ def meta_hessian_operator(problem: Problem, A, U) -> spla.LinearOperator:
     """``∇²L(A, U)`` as a LinearOperator on vectors in the :func:`~landscape.pack` order."""
     A, U = check_A(problem, A), check_U(problem, U)
     n = A.size + U.size
+    dd = A.size
 
     def mv(x):
         x = np.asarray(x, dtype=np.float64).reshape(-1)
-        dA, dU = unpack(problem, x)
-        hA, hU = meta_hvp(problem, A, U, dA, dU)
+        hA, hU = _meta_hvp(problem, A, U, x[:dd].reshape(A.shape), x[dd:].reshape(U.shape))
         return np.concatenate([hA.ravel(), hU.ravel()])
 
     return spla.LinearOperator((n, n), matvec=mv, rmatvec=mv, dtype=np.float64)
@@ -172,8 +172,10 @@ def min_eigenvalue(
     t0 = time.perf_counter()
     op = reduced_hessian_operator(problem, U) if A is None else meta_hessian_operator(problem, A, U)
     n = op.shape[0]
-    Q = symmetry_basis(problem, U, A) if modulo_symmetry else np.zeros((n, 0))
-    m = Q.shape[1]
+    # Per-task blocks of the orbit's tangent basis (disjoint supports): cheap projections.
+    blocks = tangent_blocks(U) if modulo_symmetry else np.zeros((problem.T, U[0].size, 0))
+    m = int(np.count_nonzero(np.any(blocks != 0.0, axis=1)))
+    offset = n - U.size  # the symmetry does not move A
     if m >= n:
         raise InvalidArgument("nothing is left after removing the symmetry directions.")
     if method == "auto":
@@ -181,13 +183,19 @@ def min_eigenvalue(
     counting = _Counting(op)
 
     def project(x):
-        return x - Q @ (Q.T @ x) if m else x
+        if not m:
+            return x
+        y = np.array(x, dtype=np.float64)  # a vector or a block of column vectors
+        X = y[offset:].reshape(blocks.shape[0], blocks.shape[1], -1)  # a view into y
+        X -= blocks @ (blocks.transpose(0, 2, 1) @ X)
+        return y
 
     if method == "dense" or n - m <= 3:
         method = "dense"
         H = reduced_hessian(problem, U) if A is None else meta_hessian(problem, A, U)
         if m:
             # Orthonormal basis N of the complement of span(Q): H restricted to it.
+            Q = symmetry_basis(problem, U, A)
             N = scipy.linalg.null_space(Q.T)
             w, V = scipy.linalg.eigh(N.T @ H @ N, subset_by_index=[0, 0])
             v = N @ V[:, 0]

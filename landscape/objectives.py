@@ -34,7 +34,7 @@ __all__ = [
 
 def gram(U: NDArray[np.float64]) -> NDArray[np.float64]:
     """``U_t U_tᵀ`` for every task: (T, d, k) → (T, d, d)."""
-    return np.einsum("tik,tjk->tij", U, U)
+    return U @ U.transpose(0, 2, 1)
 
 
 def residuals(problem: Problem, A, U) -> NDArray[np.float64]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,7 +222,14 @@ class Problem:
             raise InvalidArgument(f"problem file: missing field {exc.args[0]!r}.") from None
         except ValueError as exc:
             raise InvalidArgument(f"problem file: malformed array ({exc}).") from None
-        return cls(*arrays)
+        problem = cls(*arrays)
+        for key in ("d", "k", "T"):
+            if key in obj and obj[key] != getattr(problem, key):
+                raise InvalidArgument(
+                    f"problem file: field {key}={obj[key]!r} does not match the arrays "
+                    f"({key}={getattr(problem, key)})."
+                )
+        return problem
 
     def save(self, path) -> Path:
         """Write to ``path`` (``.json``: exact hex floats; ``.npz``: numpy arrays), atomically."""
@@ -244,11 +252,21 @@ class Problem:
         if not path.is_file():
             raise InvalidArgument(f"`path` must be an existing problem file; got path={str(path)!r}.")
         if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                missing = {"A_star", "U_star", "U_test"} - set(data.files)
-                if missing:
-                    raise InvalidArgument(f"{path}: missing arrays {sorted(missing)}.")
-                return cls(data["A_star"], data["U_star"], data["U_test"])
+            try:
+                with open(path, "rb") as fh:
+                    data = np.load(fh, allow_pickle=False)
+                    if not isinstance(data, np.lib.npyio.NpzFile):
+                        raise InvalidArgument(f"{path}: not an .npz archive (a bare .npy array).")
+                    missing = {"A_star", "U_star", "U_test"} - set(data.files)
+                    if missing:
+                        raise InvalidArgument(f"{path}: missing arrays {sorted(missing)}.")
+                    arrays = [data[key] for key in ("A_star", "U_star", "U_test")]
+            except InvalidArgument:
+                raise
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+                # Not a zip, truncated, or object (pickled) arrays, which are never loaded.
+                raise InvalidArgument(f"{path}: not a valid problem .npz file ({exc}).") from None
+            return cls(*arrays)
         try:
             obj = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
