@@ -1,4 +1,4 @@
-"""Smoke run of benchmarks/bench_figure1.py --quick: it runs, the two implementations agree, JSON is written."""
+"""Smoke run of benchmarks/bench_figure1.py --quick: it runs, both implementations agree."""
 
 import json
 import subprocess
@@ -11,9 +11,25 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_figure1.py"
 def test_bench_figure1_quick(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--baseline-rounds", "3", "--sweep-panels", "k",
-         "--seeds", "1", "--jobs", "1", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=SCRIPT.parents[1],
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--baseline-rounds",
+            "3",
+            "--sweep-panels",
+            "k",
+            "--seeds",
+            "1",
+            "--jobs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=SCRIPT.parents[1],
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "per-sample numpy baseline" in proc.stdout
