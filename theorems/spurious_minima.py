@@ -1,0 +1,234 @@
+"""Spurious local minima for ``T >= 3`` (v1 App. D.2): they exist, rigorously.
+
+Statement
+---------
+For some instances with ``T >= 3`` the reduced loss ``G`` has points with ``∇G = 0``,
+``∇²G`` positive definite modulo the O(k) symmetry and ``G > 0``: spurious local minima of
+``G`` and hence (Schur complement, MATH.md §4) of ``L``. They are rare from random starts
+and easiest to find when ``Tk = d`` (e.g. ``d = 3, k = 1, T = 3``).
+
+How it is checked
+-----------------
+``landscape.search.search`` (root solver on ``∇G`` from many starts) proposes critical
+points; each is re-measured (:mod:`theorems._critical`): critical, ``G > 1e-12·ρ²`` and
+``λ_min(∇²G) > 1e-8·ρ`` modulo symmetry make a *numerical* spurious minimum. With
+``certify=True`` each (up to ``max_certify``) is passed to ``landscape.certify.certify``
+(interval arithmetic, python-flint): a certificate of kind ``spurious-min`` proves a strict
+local minimum with positive loss inside a ball around the float point — the paper's
+"barring numerical error" removed. On one instance the check holds iff at least one
+spurious minimum is confirmed (certified, when certificates are available), and every
+point the user passes as a spurious minimum is one.
+
+``T < 3`` gives ``assumption-not-met`` (Thm 3.4: none exist for ``T = 2``); what the search
+found there is still reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from landscape._validation import check_int
+from landscape.problem import Problem
+
+from . import _critical as C
+from ._claim import Claim, Timer, assemble, record, worst_of
+from ._optional import Unavailable, certify_fn
+from .result import ClaimResult, Status, problem_record
+from .two_task_landscape import certify_one
+
+__all__ = ["check_spurious_minima", "embedded_instance", "CLAIM"]
+
+
+def check_spurious_minima(
+    problem: Problem,
+    *,
+    points=None,
+    starts: int = 256,
+    method: str = "roots",
+    min_eig=None,
+    certify: bool = True,
+    max_certify: int = 3,
+    search_result=None,
+    seed=0,
+    label: dict | None = None,
+) -> ClaimResult:
+    """Find (and certify) spurious local minima of ``problem`` (``T >= 3``).
+
+    Parameters
+    ----------
+    problem : Problem
+    points : sequence of (T, d, k) arrays, optional
+        Points claimed to be spurious minima; one that is not (zero loss, a saddle, not
+        critical) fails the check.
+    starts : int
+        Starts for ``landscape.search.search`` (0: only ``points``).
+    method : str
+        Search method (default ``"roots"``).
+    min_eig : callable ``(problem, U) -> float``, optional
+        Smallest Hessian eigenvalue modulo symmetry (default :func:`landscape.min_eigenvalue`).
+    certify : bool
+        Certify each numerical spurious minimum (up to ``max_certify``) with interval
+        arithmetic; when certificates are unavailable the result says so and rests on
+        the numerical evidence.
+    max_certify : int
+    search_result : SearchResult, optional
+        A precomputed search to reuse.
+    seed : None, int or Generator
+    label : dict, optional
+        Extra fields for the instance record.
+    """
+    min_eig = C.default_min_eig if min_eig is None else min_eig
+    max_certify = check_int("max_certify", max_certify, low=0)
+    T = problem.T
+    with Timer() as timer:
+        rec_problem = {**problem_record(problem), **(label or {})}
+        cands, info = C.gather(problem, points=points, starts=starts, method=method, seed=seed,
+                               search_result=search_result)
+        if not cands and "unavailable" in info:
+            rec = record(rec_problem, Status.UNAVAILABLE, f"no critical points to test: {info['unavailable']}",
+                         {"search": info})
+            return assemble(CLAIM, [rec], seconds=timer.seconds)
+        rho = C.scale(problem)
+        spurious, bad_given, n_crit = [], [], 0
+        for U, origin in cands:
+            r = C.measure(problem, U, min_eig)
+            r["origin"] = origin
+            n_crit += r["critical"]
+            is_spur = r["critical"] and not r["zero_loss"] and r["min_eig"] > C.EIG_RTOL * rho
+            if is_spur:
+                spurious.append((U, r))
+            elif origin.startswith("given"):
+                bad_given.append(r)
+        cert_note = ""
+        if certify and spurious:
+            try:
+                certify_fn()
+                available = True
+            except Unavailable as exc:
+                available, cert_note = False, f"numerical only: {exc}"
+            if available:
+                for U, r in spurious[:max_certify]:
+                    r["certificate"] = certify_one(problem, U, "min")
+        for U, r in spurious:
+            r["U"] = U.tolist()
+        certified = [r for _, r in spurious if r.get("certificate", {}).get("issued")
+                     and r["certificate"].get("kind") == "spurious-min"]
+        attempted = [r for _, r in spurious if r.get("certificate", {}).get("attempted")]
+        m = {
+            "search": info,
+            "critical_points": n_crit,
+            "spurious_minima": [r for _, r in spurious],
+            "n_spurious": len(spurious),
+            "n_certified": len(certified),
+            "min_spurious_loss_rel": min((r["loss_rel"] for _, r in spurious), default=None),
+            "min_spurious_eig_rel": min((r["min_eig_rel"] for _, r in spurious), default=None),
+            "rho": rho,
+        }
+        if T < 3:
+            status = Status.ASSUMPTION_NOT_MET
+            note = f"T = {T} < 3 (Thm 3.4: no spurious minima for T = 2); found {len(spurious)} among {n_crit} critical points"
+        elif bad_given:
+            b = bad_given[0]
+            why = ("not a critical point" if not b["critical"] else
+                   "a zero-loss (global) minimum" if b["zero_loss"] else f"not a minimum (λ_min = {b['min_eig']:.3g})")
+            status, note = Status.FAILS, f"{b['origin']} is {why}"
+        elif not spurious:
+            status = Status.FAILS
+            note = f"no spurious minimum found among {n_crit} critical points ({starts} starts)"
+        elif attempted and not certified:
+            status = Status.FAILS
+            note = (f"{len(spurious)} numerical spurious minima but no certificate issued "
+                    f"({attempted[0]['certificate']['reason']})")
+        else:
+            status = Status.HOLDS
+            best = min((r for _, r in spurious), key=lambda r: -r["min_eig_rel"])
+            note = (f"{len(spurious)} spurious minima (e.g. G = {best['loss']:.4g}, λ_min = {best['min_eig']:.3g}); "
+                    + (f"{len(certified)} certified" if certified else cert_note or "not certified (certify=False)"))
+        rec = record(rec_problem, status, note, m)
+    return assemble(CLAIM, [rec], seconds=timer.seconds)
+
+
+def polish_critical_point(problem: Problem, U0, *, max_nfev: int = 200) -> np.ndarray:
+    """Newton-type polish of a near-critical point: Levenberg–Marquardt on ``∇G(U) = 0``
+    with the exact Hessian as Jacobian (converges quadratically to a nondegenerate — modulo
+    symmetry — critical point nearby)."""
+    from landscape._validation import check_U
+    from landscape.derivatives import reduced_grad, reduced_hessian
+
+    from ._lm import levenberg_marquardt
+
+    U0 = check_U(problem, U0)
+    shape = U0.shape
+    x = levenberg_marquardt(
+        lambda x: reduced_grad(problem, x.reshape(shape)).ravel(),
+        lambda x: reduced_hessian(problem, x.reshape(shape)),
+        U0.ravel(),
+        max_iter=max_nfev,
+    )
+    return x.reshape(shape)
+
+
+def embedded_instance(small: Problem, U_small, other: Problem, *, perturbation: float = 1e-2, seed=0):
+    """A larger instance with a spurious-minimum candidate, built from a smaller one.
+
+    With ``T`` tasks in both, the block instance ``U*_t = diag(U*_t(small), U*_t(other))``
+    (``d = d₁ + d₂``, ``k = k₁ + k₂``) has ``G = G_small + G_other`` on block-diagonal points, so
+    ``U_t = diag(U_small_t, U*_t(other))`` is a critical point with loss ``G_small(U_small) > 0``;
+    whether it is a *minimum* in the full space (cross-block directions included) is what
+    the check then measures and certifies. The instance is rotated by a random orthogonal
+    ``Q`` (``U* → QU*``, invariance of ``G``), then every ``U*_t`` is perturbed by
+    ``perturbation``·(RMS entry)·``N(0, 1)`` to make it generic, and the candidate is
+    re-polished on the perturbed instance by :func:`polish_critical_point`. ``A*`` and
+    ``U_test`` are drawn fresh (``G`` does not depend on them).
+
+    Returns ``(problem, U)``.
+    """
+    from landscape._validation import as_rng, check_U
+
+    if small.T != other.T:
+        from landscape.errors import InvalidArgument
+
+        raise InvalidArgument(f"`small` and `other` must have the same T; got T={small.T} and T={other.T}.")
+    U_small = check_U(small, U_small, "U_small")
+    rng = as_rng(seed)
+    T, d1, k1 = small.U_star.shape
+    _, d2, k2 = other.U_star.shape
+    d, k = d1 + d2, k1 + k2
+    Us = np.zeros((T, d, k))
+    Us[:, :d1, :k1] = small.U_star
+    Us[:, d1:, k1:] = other.U_star
+    U = np.zeros((T, d, k))
+    U[:, :d1, :k1] = U_small
+    U[:, d1:, k1:] = other.U_star
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    Q = Q * np.sign(np.diag(R))
+    Us, U = np.einsum("ij,tjk->tik", Q, Us), np.einsum("ij,tjk->tik", Q, U)
+    Us = Us + perturbation * float(np.sqrt(np.mean(Us**2))) * rng.standard_normal(Us.shape)
+    B = rng.standard_normal((d, d))
+    problem = Problem((B + B.T) / 2, Us, rng.standard_normal((d, k)))
+    return problem, polish_critical_point(problem, U)
+
+
+def summarize(records):
+    n = sum(r["measured"].get("n_spurious", 0) for r in records if r["problem"].get("role", "claim") == "claim")
+    nc = sum(r["measured"].get("n_certified", 0) for r in records if r["problem"].get("role", "claim") == "claim")
+    lam = worst_of(records, "min_spurious_eig_rel", fn=min)
+    loss = worst_of(records, "min_spurious_loss_rel", fn=min)
+    measured = {"spurious_minima": n, "certified": nc, "min_eig_rel": lam, "min_loss_rel": loss}
+    worst = f"{n} spurious minima, {nc} certified" + (
+        f"; smallest λ_min/ρ = {lam:.3g}, smallest G/ρ² = {loss:.3g}" if lam is not None else "")
+    return measured, worst
+
+
+CLAIM = Claim(
+    id="spurious-t3",
+    title="spurious local minima for T ≥ 3",
+    statement="For some instances with T ≥ 3, G has spurious local minima: ∇G = 0, ∇²G ≻ 0 modulo "
+    "symmetry, G > 0 (certified with interval arithmetic).",
+    labels="v1 App. D.2 / v2 App.",
+    check=check_spurious_minima,
+    summarize=summarize,
+    tolerance=dict(C.TOLERANCE),
+    tolerance_reason=C.TOLERANCE_REASON + "; a certificate makes the verdict independent of these tolerances",
+    hypothesis="T >= 3",
+)
