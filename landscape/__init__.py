@@ -73,3 +73,44 @@ __all__ = [
     "canonical_form",
     "orbit_distance",
 ]
+
+# Certificates (landscape.certify). python-flint is imported lazily, on the first call.
+# Note: this binds ``landscape.certify`` to the *function*; the subpackage's modules stay
+# importable as ``from landscape.certify.<module> import ...``.
+from .certify import CertifyResult, CheckResult, certify, check_certificate  # noqa: E402
+
+__all__ += ["certify", "check_certificate", "CertifyResult", "CheckResult"]
+
+# -- landscape exploration (issue 4): batched solvers, classification, search, atlas ------
+from .multistart import MultiStartResult, problem_scale, random_starts
+from .sosp import find_sosp
+from .descent import gradient_descent, perturbed_gradient_descent
+from .roots import find_roots
+from .classify import KINDS, CriticalPoint, classify_point
+from .dedup import group_points, merge_points
+from .search import SearchResult, find_spurious_minimum, load_points, save_point, scan_for_spurious, search
+from .atlas import AtlasResult, atlas
+
+__all__ += [
+    # landscape exploration
+    "MultiStartResult",
+    "problem_scale",
+    "random_starts",
+    "find_sosp",
+    "gradient_descent",
+    "perturbed_gradient_descent",
+    "find_roots",
+    "KINDS",
+    "CriticalPoint",
+    "classify_point",
+    "group_points",
+    "merge_points",
+    "SearchResult",
+    "search",
+    "load_points",
+    "save_point",
+    "find_spurious_minimum",
+    "scan_for_spurious",
+    "AtlasResult",
+    "atlas",
+]
