@@ -54,7 +54,7 @@ from experiments.linear import (
     stack_moments,
     sweep,
 )
-from experiments.linear._blas import single_threaded_blas
+from landscape._backend import blas_threads
 from landscape import Problem
 
 TARGET_SPEEDUP = 50.0
@@ -137,10 +137,10 @@ def single_run(seed: int, rounds: int, baseline_rounds: int, repeats: int) -> di
     # Baseline: pick its faster BLAS thread setting on a few rounds, then time it.
     probe = max(2, min(10, baseline_rounds))
     t_default, _, _ = _best_of(lambda: per_sample_alternating_gd(Xs, Ys, U0, rounds=probe), 1)
-    with single_threaded_blas():
+    with blas_threads():
         t_single, _, _ = _best_of(lambda: per_sample_alternating_gd(Xs, Ys, U0, rounds=probe), 1)
     threads = "1" if t_single < t_default else "default"
-    ctx = single_threaded_blas() if threads == "1" else _null()
+    ctx = blas_threads() if threads == "1" else _null()
     with ctx:
         t0, c0 = time.perf_counter(), time.process_time()
         A_base, _ = per_sample_alternating_gd(Xs, Ys, U0, rounds=baseline_rounds)

@@ -205,7 +205,7 @@ def _cho_solve(L, b):
 
 
 def blas_threads(limit: int | None = 1):
-    """Context manager limiting BLAS/LAPACK threads (threadpoolctl, when it is installed).
+    """Context manager limiting BLAS/LAPACK threads (numpy's and scipy's) with threadpoolctl.
 
     The solvers factor thousands of *small* matrices per call; OpenBLAS threads do not help
     there and, on a loaded machine, busy-waiting threads make batched ``eigh`` 10–50x
@@ -213,10 +213,9 @@ def blas_threads(limit: int | None = 1):
     """
     if limit is None:
         return contextlib.nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
+    import scipy.linalg  # noqa: F401 - load scipy's own BLAS too, so the limit reaches it
+    from threadpoolctl import threadpool_limits
+
     return threadpool_limits(limits=limit, user_api="blas")
 
 

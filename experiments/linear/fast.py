@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
-from ._blas import single_threaded_blas
+from landscape._backend import blas_threads
 from .data import Moments
 from .retrain import RetrainResult, _full_grad_norm
 
@@ -192,7 +192,7 @@ def meta_lora_fast(
     if not sym:
         V0 = np.broadcast_to(as_float64("V0", V0), batch + (T, d, k)).reshape((-1, T, d, k))
     flat = Moments(*(a.reshape((-1, T, d, d)) for a in (mom.Sxx, mom.Syx, mom.Syy)), mom.n)
-    with single_threaded_blas():
+    with blas_threads():
         return _solve_all(flat, U0, V0, k, sym, batch, mom, gtol, maxiter, newton_steps)
 
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
-from ._blas import single_threaded_blas
+from landscape._backend import blas_threads
 from .data import Moments
 from .empirical import empirical_loss
 
@@ -125,7 +125,7 @@ def lora_gd(
     V = np.array(np.broadcast_to(V0, shape))
     c = 2.0 * lr
     done = 0
-    with np.errstate(all="ignore"), single_threaded_blas():
+    with np.errstate(all="ignore"), blas_threads():
         last = empirical_loss(base + U @ V.mT, mom)
         while done < steps:
             chunk = min(check_every, steps - done)

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
-from ._blas import single_threaded_blas
+from landscape._backend import blas_threads
 from .data import Moments
 from .empirical import (
     meta_empirical_grad,
@@ -172,7 +172,7 @@ def meta_lora_gd(
     cA = 2.0 * lr_A / T
     curve = np.empty(batch + ((rounds,) if record else (0,)))
 
-    with np.errstate(all="ignore"), single_threaded_blas():
+    with np.errstate(all="ignore"), blas_threads():
         if sym:
             # Within a round B_t = A S_t − C_t and L_t = I − cU (B_t + B_tᵀ) are fixed, and
             # the adapter step U ← U − cU [(B + Bᵀ)U + U(UᵀSU) + SU(UᵀU)] reads, with Q = cU S U,

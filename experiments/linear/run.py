@@ -32,7 +32,7 @@ from landscape import Problem, adaptability, sr_solution
 from landscape._validation import check_int
 from landscape.errors import InvalidArgument
 
-from ._blas import single_threaded_blas
+from landscape._backend import blas_threads
 from .data import draw_moments, stack_moments
 from .fast import meta_lora_fast
 from .finetune import lora_gd, reduced_rank_regression
@@ -237,7 +237,7 @@ def run_setting(
             f"`seeds` must be a non-empty list of distinct integers; got seeds={seeds!r}."
         )
     t0, c0 = time.perf_counter(), time.process_time()
-    with single_threaded_blas():
+    with blas_threads():
         records, curves = _run(setting, seeds, schedule)
     return SettingResult(
         setting,

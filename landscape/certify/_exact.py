@@ -29,7 +29,6 @@ import numpy as np
 import flint
 
 __all__ = [
-    "blas_single_thread",
     "dyadic",
     "split_limbs",
     "exact_products",
@@ -45,18 +44,6 @@ __all__ = [
 EXACT_FLOAT_BITS = 50
 #: Unit roundoff of binary64.
 U_ROUND = 2.0**-53
-
-
-def blas_single_thread():
-    """Context manager limiting BLAS to one thread (small dense kernels thrash when a shared
-    machine is oversubscribed); a no-op without ``threadpoolctl``."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        import contextlib
-
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 class OverflowRisk(ArithmeticError):

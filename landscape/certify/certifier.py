@@ -22,7 +22,8 @@ from .._validation import check_int, check_U
 from ..derivatives import reduced_hessian
 from ..errors import InvalidArgument
 from ..problem import Problem
-from ._exact import OverflowRisk, blas_single_thread
+from ._exact import OverflowRisk
+from .._backend import blas_threads
 from .enclosures import Anchor, ExactPoint, cholesky_residual_sq, default_anchor_bits
 from .format import FORMAT, digest, hex_array
 from .gauge import GAUGES, group_name, resolve_gauge, tangent_float
@@ -149,7 +150,7 @@ def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128
     False
     """
     U, radius, precision = _check_args(problem, U, kind, radius, gauge, precision)
-    with blas_single_thread():
+    with blas_threads():
         return _certify(problem, U, kind, radius, gauge, precision)
 
 

@@ -27,7 +27,7 @@ import flint
 
 from ..errors import InvalidArgument
 from ..problem import Problem
-from ._exact import blas_single_thread
+from .._backend import blas_threads
 from .gauge import resolve_gauge
 from .format import FORMAT, digest, float_of_hex, from_hex_array
 from .kernel import MinCenter, SaddleCenter, global_chain, min_chain, saddle_chain
@@ -121,7 +121,7 @@ def check_certificate(obj) -> CheckResult:
     t0 = time.perf_counter()
     cert = load_certificate(obj)
     try:
-        with blas_single_thread():
+        with blas_threads():
             kind = _check(cert)
     except _Reject as exc:
         return CheckResult(False, None, f"rejected: {exc}", time.perf_counter() - t0)
