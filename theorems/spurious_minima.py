@@ -9,8 +9,10 @@ and easiest to find when ``Tk = d`` (e.g. ``d = 3, k = 1, T = 3``).
 
 How it is checked
 -----------------
-``landscape.search.search`` (root solver on ``∇G`` from many starts) proposes critical
-points; each is re-measured (:mod:`theorems._critical`): critical, ``G > 1e-12·ρ²`` and
+``landscape.search.search`` (by default the root solver on ``∇G`` from many starts;
+``method="sosp"`` lands in minima only and reaches spurious ones far more often at larger
+``n = Tdk``, e.g. ``Problem.random(6, 2, 3, seed=13)``) proposes critical points; each is
+re-measured (:mod:`theorems._critical`): critical, ``G > 1e-12·ρ²`` and
 ``λ_min(∇²G) > 1e-8·ρ`` modulo symmetry make a *numerical* spurious minimum. With
 ``certify=True`` each (up to ``max_certify``) is passed to ``landscape.certify.certify``
 (interval arithmetic, python-flint): a certificate of kind ``spurious-min`` proves a strict
@@ -25,8 +27,6 @@ found there is still reported.
 
 from __future__ import annotations
 
-import numpy as np
-
 from landscape._validation import check_int
 from landscape.problem import Problem
 
@@ -36,7 +36,7 @@ from ._optional import Unavailable, certify_fn
 from .result import ClaimResult, Status, problem_record
 from .two_task_landscape import certify_one
 
-__all__ = ["check_spurious_minima", "embedded_instance", "CLAIM"]
+__all__ = ["check_spurious_minima", "CLAIM"]
 
 
 def check_spurious_minima(
@@ -63,7 +63,8 @@ def check_spurious_minima(
     starts : int
         Starts for ``landscape.search.search`` (0: only ``points``).
     method : str
-        Search method (default ``"roots"``).
+        Search method of ``landscape.search.search`` (default ``"roots"``; ``"sosp"`` finds
+        spurious minima more often when ``n = Tdk`` is larger).
     min_eig : callable ``(problem, U) -> float``, optional
         Smallest Hessian eigenvalue modulo symmetry (default :func:`landscape.min_eigenvalue`).
     certify : bool
@@ -146,67 +147,6 @@ def check_spurious_minima(
                     + (f"{len(certified)} certified" if certified else cert_note or "not certified (certify=False)"))
         rec = record(rec_problem, status, note, m)
     return assemble(CLAIM, [rec], seconds=timer.seconds)
-
-
-def polish_critical_point(problem: Problem, U0, *, max_nfev: int = 200) -> np.ndarray:
-    """Newton-type polish of a near-critical point: Levenberg–Marquardt on ``∇G(U) = 0``
-    with the exact Hessian as Jacobian (converges quadratically to a nondegenerate — modulo
-    symmetry — critical point nearby)."""
-    from landscape._validation import check_U
-    from landscape.derivatives import reduced_grad, reduced_hessian
-
-    from ._lm import levenberg_marquardt
-
-    U0 = check_U(problem, U0)
-    shape = U0.shape
-    x = levenberg_marquardt(
-        lambda x: reduced_grad(problem, x.reshape(shape)).ravel(),
-        lambda x: reduced_hessian(problem, x.reshape(shape)),
-        U0.ravel(),
-        max_iter=max_nfev,
-    )
-    return x.reshape(shape)
-
-
-def embedded_instance(small: Problem, U_small, other: Problem, *, perturbation: float = 1e-2, seed=0):
-    """A larger instance with a spurious-minimum candidate, built from a smaller one.
-
-    With ``T`` tasks in both, the block instance ``U*_t = diag(U*_t(small), U*_t(other))``
-    (``d = d₁ + d₂``, ``k = k₁ + k₂``) has ``G = G_small + G_other`` on block-diagonal points, so
-    ``U_t = diag(U_small_t, U*_t(other))`` is a critical point with loss ``G_small(U_small) > 0``;
-    whether it is a *minimum* in the full space (cross-block directions included) is what
-    the check then measures and certifies. The instance is rotated by a random orthogonal
-    ``Q`` (``U* → QU*``, invariance of ``G``), then every ``U*_t`` is perturbed by
-    ``perturbation``·(RMS entry)·``N(0, 1)`` to make it generic, and the candidate is
-    re-polished on the perturbed instance by :func:`polish_critical_point`. ``A*`` and
-    ``U_test`` are drawn fresh (``G`` does not depend on them).
-
-    Returns ``(problem, U)``.
-    """
-    from landscape._validation import as_rng, check_U
-
-    if small.T != other.T:
-        from landscape.errors import InvalidArgument
-
-        raise InvalidArgument(f"`small` and `other` must have the same T; got T={small.T} and T={other.T}.")
-    U_small = check_U(small, U_small, "U_small")
-    rng = as_rng(seed)
-    T, d1, k1 = small.U_star.shape
-    _, d2, k2 = other.U_star.shape
-    d, k = d1 + d2, k1 + k2
-    Us = np.zeros((T, d, k))
-    Us[:, :d1, :k1] = small.U_star
-    Us[:, d1:, k1:] = other.U_star
-    U = np.zeros((T, d, k))
-    U[:, :d1, :k1] = U_small
-    U[:, d1:, k1:] = other.U_star
-    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
-    Q = Q * np.sign(np.diag(R))
-    Us, U = np.einsum("ij,tjk->tik", Q, Us), np.einsum("ij,tjk->tik", Q, U)
-    Us = Us + perturbation * float(np.sqrt(np.mean(Us**2))) * rng.standard_normal(Us.shape)
-    B = rng.standard_normal((d, d))
-    problem = Problem((B + B.T) / 2, Us, rng.standard_normal((d, k)))
-    return problem, polish_critical_point(problem, U)
 
 
 def summarize(records):

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from landscape import Problem
 from landscape.strategies import seeds
 from theorems import Status, check_spurious_minima
-from theorems.verify import SPURIOUS_INSTANCES
+from theorems.verify import SPURIOUS_INSTANCES, SPURIOUS_SEARCH
 
 
 def test_global_minimum_passed_as_spurious_fails():
@@ -68,26 +68,24 @@ def test_certified(spurious):
     assert c.instances[0]["measured"]["n_certified"] == 1
 
 
-def test_embedded_instance_has_certified_spurious_minimum(spurious):
+@pytest.mark.parametrize("inst", [i for i in SPURIOUS_INSTANCES if SPURIOUS_SEARCH[i][0] == "sosp"])
+def test_plain_random_instance_found_by_search_and_certified(inst):
+    """(6, 2, 3, seed 13): the quick profile's search (method, starts, check seed of --seed 0)
+    finds the spurious minimum at run time; it is certified, and it is no minimum of another
+    instance (the check fails there)."""
+    pytest.importorskip("landscape.search")
     pytest.importorskip("flint")
-    from theorems.spurious_minima import embedded_instance
-
-    p, r = spurious
-    U = np.array(r.instances[0]["measured"]["spurious_minima"][0]["U"])
-    P, V = embedded_instance(p, U, Problem.random(3, 1, 3, seed=103), seed=103)
-    assert (P.d, P.k, P.T) == (6, 2, 3)
-    c = check_spurious_minima(P, points=[V], starts=0, certify=True)
-    assert c.status is Status.HOLDS, c.summary()
-    assert c.instances[0]["measured"]["n_certified"] == 1
-
-
-def test_embedded_instance_needs_equal_T():
-    from landscape import InvalidArgument
-    from theorems.spurious_minima import embedded_instance
-
-    p = Problem.random(3, 1, 3, seed=0)
-    with pytest.raises(InvalidArgument, match="same T"):
-        embedded_instance(p, p.U_star, Problem.random(3, 1, 2, seed=0))
+    pytest.importorskip("landscape.certify")
+    d, k, T, ps = inst
+    method, starts, _ = SPURIOUS_SEARCH[inst]
+    p = Problem.random(d, k, T, seed=ps)
+    r = check_spurious_minima(p, starts=starts, method=method, seed=ps, max_certify=1)
+    m = r.instances[0]["measured"]
+    assert r.status is Status.HOLDS, r.summary()
+    assert m["n_certified"] == 1 and m["search"]["method"] == method
+    U = np.array(m["spurious_minima"][0]["U"])
+    other = check_spurious_minima(Problem.random(d, k, T, seed=ps + 1), points=[U], starts=0, certify=False)
+    assert other.status is Status.FAILS and "not a critical point" in other.message
 
 
 @settings(max_examples=4)

@@ -54,6 +54,18 @@ def test_problem_seeds_are_shared_across_claims():
     assert len({problem_seed(i, 0) for i in insts}) == 1 and len(insts) > 1
 
 
+def test_spurious_instances_are_plain_random_and_searched():
+    from theorems.verify import SPURIOUS_INSTANCES, SPURIOUS_SEARCH
+
+    assert (6, 2, 3, 13) in SPURIOUS_INSTANCES and set(SPURIOUS_SEARCH) == set(SPURIOUS_INSTANCES)
+    for profile in ("quick", "full"):
+        insts = [i for i in default_instances(profile) if i.claim == "spurious-t3" and i.role == "claim"]
+        assert {(i.d, i.k, i.T, i.problem_seed) for i in insts} == set(SPURIOUS_INSTANCES)
+        for i in insts:
+            assert i.construction == "fixed" and i.opts()["starts"] > 0
+            assert i.opts()["method"] == SPURIOUS_SEARCH[(i.d, i.k, i.T, i.problem_seed)][0]
+
+
 @pytest.mark.parametrize("kwargs, match", [(dict(profile="fast"), "profile"), (dict(claims=["x"]), "claim_id"),
                                            (dict(claims=[]), "claims"), (dict(seed=-1), "seed")])
 def test_bad_arguments(kwargs, match):
