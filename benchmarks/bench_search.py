@@ -12,9 +12,14 @@ Same instance (``Problem.random(d, k, T, seed=0)``) and the same Gaussian starts
 
 A start counts as converged when its end point has ``‖∇G‖ <= 1e-8·ρ^{3/2}`` (the
 classifier's criticality tolerance) — for every contender; the table also shows how many
-end points are SOSPs. BLAS is limited to one thread for everybody (small matrices).
+end points are SOSPs (``λ_min(∇²G) >= −1e-6·ρ``, checked by this script afterwards, untimed,
+for every contender). Only ``find_sosp`` certifies second order itself (its stop test is a
+Cholesky factor of ``∇²G + ε_H I`` at the end point, inside the timed run); trust-exact and
+L-BFGS-B check nothing of second order (they can stop at saddles). BLAS is limited to one
+thread for everybody (small matrices).
 The scipy loops run until ``--budget`` seconds have passed (at least 8 starts) and are
-rated per start; the batched methods run all starts.
+rated per start; the batched methods run all starts (``find_sosp``: the median of
+``--repeats`` complete runs, default 3, all recorded in the JSON).
 
     .venv/bin/python benchmarks/bench_search.py [--quick] [--out results/bench_search.json]
 """
@@ -40,6 +45,16 @@ from landscape._backend import blas_threads  # noqa: E402
 from landscape.multistart import problem_scale, random_starts  # noqa: E402
 from landscape.roots import find_roots  # noqa: E402
 from landscape.sosp import find_sosp  # noqa: E402
+
+
+NOTE = (
+    "conv: ||grad G|| <= 1e-8*rho^1.5 at the end point (same test for every method); "
+    "sosp: conv and lambda_min(hess G) >= -1e-6*rho, checked afterwards by this script (untimed) "
+    "for every method. Only find_sosp certifies second order within its timed run (Cholesky of "
+    "hess G + eps_H*I at each end point); scipy trust-exact and L-BFGS-B check nothing of "
+    "second order themselves (L-BFGS-B's end points are not checked for second order by the "
+    "method), so their rates are upper bounds for second-order search."
+)
 
 
 def closures(problem):
@@ -105,7 +120,7 @@ def score(problem, U_end, seconds, name, starts_total):
     }
 
 
-def bench(size, starts, budget):
+def bench(size, starts, budget, repeats=3):
     d, k, T = size
     problem = Problem.random(d, k, T, seed=0)
     U0 = random_starts(problem, starts, seed=1)
@@ -113,8 +128,15 @@ def bench(size, starts, budget):
     find_sosp(problem, U0[:4])  # warm-up (imports, caches)
     # min_eig=False: the SOSP test inside the method already proved λ_min >= −ε_H (a
     # Cholesky factor of H + ε_H I); reporting λ_min itself would cost an eigvalsh per start.
-    r = find_sosp(problem, U0, min_eig=False)
-    rows.append(score(problem, r.U, r.seconds, "ours: find_sosp (batched)", starts))
+    # The median of `repeats` complete runs (all starts, same starts): one run takes well under
+    # a second, so on a shared machine a single timing is at the mercy of load spikes that the
+    # scipy loops (seconds long) average out. Every run is recorded in the JSON.
+    runs = [find_sosp(problem, U0, min_eig=False) for _ in range(repeats)]
+    times = [r.seconds for r in runs]
+    r = runs[int(np.argsort(times)[len(times) // 2])]
+    row = score(problem, r.U, r.seconds, "ours: find_sosp (batched)", starts)
+    row["all_seconds"] = times
+    rows.append(row)
     r = find_roots(problem, U0)
     rows.append(score(problem, r.U, r.seconds, "ours: find_roots (batched)", starts))
     for method in ("trust-exact", "L-BFGS-B"):
@@ -131,13 +153,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="smoke run: few starts, short budget")
     ap.add_argument("--out", default="results/bench_search.json")
     ap.add_argument("--budget", type=float, default=None, help="seconds per scipy loop")
+    ap.add_argument("--repeats", type=int, default=3, help="find_sosp runs; the median is reported")
     args = ap.parse_args(argv)
     plan = [((3, 1, 3), 128 if args.quick else 2048), ((10, 2, 5), 32 if args.quick else 512)]
     budget = args.budget if args.budget is not None else (2.0 if args.quick else 20.0)
     results = []
     with blas_threads(1):
         for size, starts in plan:
-            results.append(bench(size, starts, budget))
+            results.append(bench(size, starts, budget, max(1, args.repeats)))
     print(f"{'(d,k,T)':<11} {'method':<28} {'starts':>7} {'conv':>6} {'sosp':>6} {'sec':>8} "
           f"{'conv/s':>9} {'ours/this':>9}")
     for res in results:
@@ -145,10 +168,12 @@ def main(argv=None):
             print(f"{str((res['d'], res['k'], res['T'])):<11} {row['method']:<28} {row['starts_run']:>7} "
                   f"{row['converged']:>6} {row['sosp']:>6} {row['seconds']:>8.2f} "
                   f"{row['converged_per_s']:>9.1f} {row['ours_over_this']:>9.1f}")
+    print(NOTE)
     doc = {
         "benchmark": "search",
         "quick": args.quick,
         "budget_s": budget,
+        "note": NOTE,
         "results": results,
         "environment": {
             "python": platform.python_version(),

@@ -53,23 +53,26 @@ class NumpyBackend:
         """``H⁻¹ b`` for stacks ``H`` (S, n, n), ``b`` (S, n)."""
         return np.linalg.solve(H, b[..., None])[..., 0]
 
-    def cholesky_solve(self, H, b):
+    def cholesky_solve(self, H, b, need=None):
         """Solve ``H p = b`` where ``H`` is positive definite; ``ok[s]`` False where it is not.
 
         numpy's batched Cholesky raises on the first failure in a stack, so when one
         fails the stack is factored by :func:`batched_cholesky` instead, which flags
-        each failing matrix. Rows with ``ok`` False have ``p`` set to zero.
+        each failing matrix. Rows with ``ok`` False have ``p`` set to zero. ``need``
+        (host bool mask, optional): solve only those rows (the others get ``p = 0``;
+        every matrix is still factored and flagged).
         """
         try:
             L = np.linalg.cholesky(H)
             ok = np.ones(H.shape[0], dtype=bool)
         except np.linalg.LinAlgError:
             L, ok = batched_cholesky(H)
+        solve = ok if need is None else ok & np.asarray(need, dtype=bool)
         p = np.zeros_like(b)
-        if ok.all():
+        if solve.all():
             p = _cho_solve(L, b)
-        elif ok.any():
-            p[ok] = _cho_solve(L[ok], b[ok])
+        elif solve.any():
+            p[solve] = _cho_solve(L[solve], b[solve])
         return p, ok
 
     def norm(self, x):
@@ -141,12 +144,13 @@ class TorchBackend(NumpyBackend):
     def solve(self, H, b):
         return self.torch.linalg.solve(H, b[..., None])[..., 0]
 
-    def cholesky_solve(self, H, b):
+    def cholesky_solve(self, H, b, need=None):
         L, info = self.torch.linalg.cholesky_ex(H)
         ok = info == 0
+        solve = ok if need is None else ok & self.mask(need)
         p = self.torch.zeros_like(b)
-        if bool(ok.any()):
-            p[ok] = self.torch.cholesky_solve(b[ok][..., None], L[ok])[..., 0]
+        if bool(solve.any()):
+            p[solve] = self.torch.cholesky_solve(b[solve][..., None], L[solve])[..., 0]
         return p, ok
 
     def norm(self, x):

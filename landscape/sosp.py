@@ -23,8 +23,13 @@ All starts advance together on stacks ``x`` (S, n) with dense Hessians ``H`` (S,
    an exact saddle (``∇f = 0``), where gradient methods and quasi-Newton methods stay.
 
 For ``n > 32`` variables a batched L-BFGS phase (Armijo backtracking, O(n) per start and
-step) first brings every start to ``‖∇f‖ <= 1e-7·ρ^{3/2}``; the steps above then finish
-with one or two dense Hessians per start. L-BFGS may stop near a saddle; step 3 leaves it.
+step; finished starts leave the batch) first brings every start to ``‖∇f‖ <= ε_g``; most
+starts then need a single dense Hessian, for the stop test of step 1 (the L-BFGS steps from
+``1e-7·ρ^{3/2}`` down to ``ε_g`` cost less than the two extra Newton iterations they
+replace). A start where L-BFGS stalls above ``ε_g`` (its Armijo test failing at the
+rounding level of ``f``) continues with the steps above. L-BFGS may stop near a saddle;
+the stop test rejects it and step 3 leaves it. The certificate is unchanged: every start
+reported converged passed step 1 at its final point.
 
 Batched Cholesky costs a fraction of ``eigh``; ``eigh`` runs only where the curvature is
 negative. The O(k) symmetry makes ``H`` singular along ``U_tΩ`` at critical points; those
@@ -89,9 +94,11 @@ def find_sosp(
     max_iter : int
         Iteration cap per start (a start that reaches it is reported not converged).
     warm_start : bool, optional
-        Run a batched L-BFGS phase first (down to ``‖∇f‖ <= 1e-7·ρ^{3/2}``); it costs
-        O(n) per start and step instead of a dense Hessian. L-BFGS may approach a saddle:
-        the second-order phase escapes it. ``False``: second-order steps from the start.
+        Run a batched L-BFGS phase first (down to ``‖∇f‖ <= ε_g``); it costs O(n) per
+        start and step instead of a dense Hessian, and the second-order phase then mostly
+        only checks ``λ_min >= −ε_H`` (one Hessian and Cholesky factorisation per start).
+        L-BFGS may approach a saddle: the second-order phase escapes it. ``False``:
+        second-order steps from the start.
         Default (None): on when ``n > 32``, where a dense Hessian per step costs more
         than a few dozen L-BFGS steps.
     min_eig : bool
@@ -144,9 +151,13 @@ def find_sosp(
     if warm_start is None:
         warm_start = n > 32
     if warm_start:
-        # First-order phase: cheap batched L-BFGS down to ‖∇f‖ <= 1e-7·ρ^{3/2} (at most
-        # 500 steps); the second-order phase then needs only a Hessian or two per start.
-        x, f, g, gn, iters = _lbfgs_phase(obj, x, f, g, gn, 1e-7 * rho**1.5, 500, rho)
+        # First-order phase: cheap batched L-BFGS down to ‖∇f‖ <= ε_g (at most 500 steps);
+        # the second-order phase then usually needs one Hessian per start (the stop test).
+        # Below 1e-7·ρ^{3/2} a start gets max(10, n/4) more steps to reach ε_g (about what
+        # one Hessian and Cholesky cost); slower ones finish with Newton steps.
+        x, f, g, gn, iters = _lbfgs_phase(
+            obj, x, f, g, gn, gtol, 500, rho, gslow=1e-7 * rho**1.5, max_tail=max(10, n // 4)
+        )
         mu[:] = 1e-3 * rho
     done = np.zeros(S, dtype=bool)
     stalled = np.zeros(S, dtype=bool)
@@ -208,7 +219,7 @@ def _iterate(obj, x, g, f, gn, mu, done, stalled, idx, I, gtol, htol, mu_floor, 
     ar = xp.index(np.arange(H.shape[1]))
     diag0 = xp.copy(H[:, ar, ar])
     H[:, ar, ar] = diag0 + xp.asarray(shift)[:, None]
-    p, ok = xp.cholesky_solve(H, -ga)
+    p, ok = xp.cholesky_solve(H, -ga, need=~first_order)  # no step needed at first-order points
     H[:, ar, ar] = diag0
     ok = xp.to_numpy(ok).astype(bool)
     done[idx[first_order & ok]] = True  # (ε_g, ε_H)-SOSP
@@ -289,12 +300,15 @@ def _negative_curvature(obj, x, g, f, gn, mu, gi, xa, ga, H, alphas, mu_floor):
     mu[gi] = np.where(accept, np.maximum(2 * xp.to_numpy(-lam1), mu_floor), 4 * mu[gi])
 
 
-def _lbfgs_phase(obj, x, f, g, gn, gswitch, max_steps, rho, memory=10):
+def _lbfgs_phase(obj, x, f, g, gn, gswitch, max_steps, rho, memory=10, gslow=None, max_tail=None):
     """Batched L-BFGS with Armijo backtracking until ``‖∇f‖ <= gswitch`` (per start).
 
     Full-batch arithmetic with masks (finished starts take zero steps), two-loop
     recursion vectorised over starts; a pair ``(s, y)`` with ``sᵀy <= 0`` is stored with
-    weight 0 (skipped). Returns the updated ``(x, f, g, gn, steps)``.
+    weight 0 (skipped). A start that has taken ``max_tail`` steps with ``‖∇f‖ <= gslow``
+    without reaching ``gswitch`` stops too (slow linear convergence, e.g. in a flat valley or
+    at a minimum with ``f > 0`` where the Armijo test meets the rounding of ``f``: Newton
+    steps finish such starts faster). Returns the updated ``(x, f, g, gn, steps)``.
     """
     xp = obj.xp
     S, n = x.shape
@@ -303,10 +317,25 @@ def _lbfgs_phase(obj, x, f, g, gn, gswitch, max_steps, rho, memory=10):
     rh = np.zeros((memory, S))
     gamma = np.full(S, 1.0 / rho)
     steps = np.zeros(S, dtype=np.int64)
+    tail = np.zeros(S, dtype=np.int64)
     active = gn > gswitch
+    # Finished starts leave the working arrays once a quarter of them are done (their rows
+    # are written back to the outputs), so the long tail of slow starts runs on a small batch.
+    out_x, out_g, out_f, out_gn, out_steps = xp.copy(x), xp.copy(g), f.copy(), gn.copy(), steps.copy()
+    rows = np.arange(S)
     for it in range(max_steps):
         if not active.any():
             break
+        if active.sum() <= 0.75 * S:
+            fin, keep = np.flatnonzero(~active), np.flatnonzero(active)
+            bf, bo = xp.index(fin), xp.index(rows[fin])
+            out_x[bo], out_g[bo] = x[bf], g[bf]
+            out_f[rows[fin]], out_gn[rows[fin]], out_steps[rows[fin]] = f[fin], gn[fin], steps[fin]
+            bk = xp.index(keep)
+            x, g, sh, yh = x[bk], g[bk], sh[:, bk], yh[:, bk]
+            f, gn, steps, rh, gamma, active = f[keep], gn[keep], steps[keep], rh[:, keep], gamma[keep], active[keep]
+            tail = tail[keep]
+            rows, S = rows[keep], keep.size
         order = [(it - 1 - j) % memory for j in range(memory)]
         q = xp.copy(g)
         alpha = [None] * memory
@@ -319,29 +348,39 @@ def _lbfgs_phase(obj, x, f, g, gn, gswitch, max_steps, rho, memory=10):
             b = R[j] * xp.einsum("si,si->s", yh[j], r)
             r += (alpha[j] - b)[:, None] * sh[j]
         p = -r
-        slope = xp.to_numpy((g * p).sum(-1)).copy()
+        slope = xp.to_numpy(xp.einsum("si,si->s", g, p)).copy()
         bad = active & ~(slope < 0)
         if bad.any():  # not a descent direction: restart from scaled steepest descent
             m = xp.mask(bad)
             p = xp.where(m[:, None], -xp.asarray(gamma)[:, None] * g, p)
             slope = xp.to_numpy((g * p).sum(-1)).copy()
             rh[:, bad] = 0.0
-        p = p * xp.asarray(active.astype(float))[:, None]
+        if not active.all():
+            p = p * xp.asarray(active.astype(float))[:, None]
         t = np.ones(S)
         pending = active.copy()
-        xn, fn, gnew = xp.copy(x), f.copy(), xp.copy(g)
+        fn = f.copy()
+        xn = gnew = None  # allocated on the first partial acceptance
         moved = np.zeros(S, dtype=bool)
         for _ in range(40):
             idx = np.flatnonzero(pending)
-            bi = xp.index(idx)
-            trial = x[bi] + xp.asarray(t[idx])[:, None] * p[bi]
+            if idx.size == S:  # everybody tries: no gathers
+                trial = x + xp.asarray(t)[:, None] * p
+            else:
+                bi = xp.index(idx)
+                trial = x[bi] + xp.asarray(t[idx])[:, None] * p[bi]
             ft, gt = obj.value_grad(trial)
             ft = xp.to_numpy(ft)
             okp = np.isfinite(ft) & (ft <= f[idx] + 1e-4 * t[idx] * slope[idx])
             if okp.any():
                 sel = idx[okp]
-                bs, bo = xp.index(sel), xp.index(np.flatnonzero(okp))
-                xn[bs], gnew[bs] = trial[bo], gt[bo]
+                if xn is None and sel.size == S:
+                    xn, gnew = trial, gt
+                else:
+                    if xn is None:
+                        xn, gnew = xp.copy(x), xp.copy(g)
+                    bs, bo = xp.index(sel), xp.index(np.flatnonzero(okp))
+                    xn[bs], gnew[bs] = trial[bo], gt[bo]
                 fn[sel] = ft[okp]
                 moved[sel] = True
                 pending[sel] = False
@@ -349,20 +388,34 @@ def _lbfgs_phase(obj, x, f, g, gn, gswitch, max_steps, rho, memory=10):
                 break
             t[pending] *= 0.5
         steps += active
+        if xn is None:
+            xn, gnew = x, g
         slot = it % memory
-        mm = xp.mask(moved)
-        s_vec = (xn - x) * xp.asarray(moved.astype(float))[:, None]
-        y_vec = (gnew - g) * xp.asarray(moved.astype(float))[:, None]
-        sy = xp.to_numpy((s_vec * y_vec).sum(-1))
-        yy = xp.to_numpy((y_vec * y_vec).sum(-1))
-        ss = xp.to_numpy((s_vec * s_vec).sum(-1))
+        all_moved = bool(moved.all())
+        s_vec, y_vec = xn - x, gnew - g
+        if not all_moved:
+            s_vec = s_vec * xp.asarray(moved.astype(float))[:, None]
+            y_vec = y_vec * xp.asarray(moved.astype(float))[:, None]
+        sy = xp.to_numpy(xp.einsum("si,si->s", s_vec, y_vec))
+        yy = xp.to_numpy(xp.einsum("si,si->s", y_vec, y_vec))
+        ss = xp.to_numpy(xp.einsum("si,si->s", s_vec, s_vec))
         good = moved & (sy > 1e-12 * np.sqrt(yy * ss))
         sh[slot], yh[slot] = s_vec, y_vec
         rh[slot] = np.where(good, 1.0 / np.where(good, sy, 1.0), 0.0)
         gamma = np.where(good, sy / np.where(good, yy, 1.0), gamma)
-        x = xp.where(mm[:, None], xn, x)
-        g = xp.where(mm[:, None], gnew, g)
+        if all_moved:
+            x, g = xn, gnew
+        else:
+            mm = xp.mask(moved)
+            x = xp.where(mm[:, None], xn, x)
+            g = xp.where(mm[:, None], gnew, g)
         f = np.where(moved, fn, f)
         gn = np.where(moved, xp.to_numpy(xp.norm(g)), gn)
         active &= (gn > gswitch) & moved
-    return x, f, g, gn, steps
+        if gslow is not None:
+            tail += active & (gn <= gslow)
+            active &= tail < max_tail
+    br = xp.index(rows)
+    out_x[br], out_g[br] = x, g
+    out_f[rows], out_gn[rows], out_steps[rows] = f, gn, steps
+    return out_x, out_f, out_g, out_gn, out_steps

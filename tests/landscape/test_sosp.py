@@ -219,3 +219,43 @@ def spurious_d3k1T3():
     from tests.fixtures import load_spurious
 
     return load_spurious("spurious_d3k1T3")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_cholesky_solve_need_mask_solves_only_the_needed_rows(backend):
+    rng = np.random.default_rng(3)
+    n, S = 7, 6
+    B = rng.standard_normal((S, n, n))
+    H = B @ B.transpose(0, 2, 1) + 0.1 * np.eye(n)
+    H[2] -= 50 * np.eye(n)  # indefinite: flagged whether needed or not
+    b = rng.standard_normal((S, n))
+    need = np.array([True, False, True, True, False, True])
+    xp = get_backend(backend)
+    p, ok = xp.cholesky_solve(xp.asarray(H), xp.asarray(b), need=need)
+    ok, p = np.asarray(xp.to_numpy(ok), dtype=bool), xp.to_numpy(p)
+    np.testing.assert_array_equal(ok, [True, True, False, True, True, True])
+    for i in range(S):
+        if ok[i] and need[i]:
+            assert_allclose_report(H[i] @ p[i], b[i], rtol=1e-8, atol=1e-9, name="solve")
+        else:
+            assert not p[i].any()
+
+
+def test_lbfgs_phase_hands_slow_starts_to_newton():
+    from landscape import sosp
+
+    p = Problem.random(10, 2, 5, seed=0)
+    ob = BatchedObjective(p)
+    rho = problem_scale(p)
+    x = random_starts(p, 16, seed=1).reshape(16, ob.n)
+    f, g = ob.value_grad(x)
+    gn = np.linalg.norm(g, axis=1)
+    gtol = 1e-10 * rho**1.5
+    full = sosp._lbfgs_phase(ob, x, f, g, gn, gtol, 500, rho)
+    assert (full[3] <= gtol).all()  # L-BFGS alone reaches ε_g here ...
+    capped = sosp._lbfgs_phase(ob, x, f, g, gn, gtol, 500, rho, gslow=1e-7 * rho**1.5, max_tail=2)
+    assert (capped[3] > gtol).any() and (capped[4] < full[4]).any()  # ... but not in 2 steps
+    assert (capped[4] <= full[4]).all()
+    res = find_sosp(p, x.reshape(16, 5, 10, 2))  # the default cap: still all SOSPs
+    assert res.converged.all() and (res.grad_norm <= res.options["gtol_abs"]).all()
+    assert (res.min_eig >= -res.options["htol_abs"]).all()
