@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seed of the check's own randomness (starts, samples; default 0)")
     parser.add_argument("--starts", type=int, default=None,
                         help="random starts for the searching claims (thm3.2..cor3, thm3.4, spurious-t3)")
+    parser.add_argument("--method", choices=["roots", "sosp", "gd", "pgd"], default=None,
+                        help="search method for claims that search critical points (e.g. spurious-t3; "
+                        "'sosp' finds spurious minima more often when Tdk is larger)")
 
 
 def run(args) -> int:
@@ -54,6 +57,10 @@ def run(args) -> int:
         if args.starts < 0:
             raise InvalidArgument(f"`--starts` must be a non-negative integer; got --starts={args.starts}.")
         opts["starts"] = args.starts
+    if args.method is not None:
+        if "method" not in params:
+            raise InvalidArgument(f"`--method` does not apply to claim {args.claim!r}.")
+        opts["method"] = args.method
     res = claim.check(problem, **opts)
     print(res.summary())
     if args.json:
