@@ -1,0 +1,275 @@
+"""Table 1 of the paper from fine-tuning runs: per test persona and average, over seeds.
+
+Rows are grouped by the fine-tuning adapter (``LoRA rank k`` or ``last layer``) and the
+retraining method (labelled as in the paper: ``SR+LoRA``, ``Meta-LoRA-8``, ...). Each
+fine-tuning run directory is one seed. Two tables are produced, each cell over seeds:
+
+* **median** (the paper's statistic) and **mean ± s.e.** (standard error of the mean,
+  ``std(ddof=1)/sqrt(n)``; blank for one seed);
+* for two accuracies: **honest** (evaluation accuracy at the epoch chosen on the separate
+  selection dialogues) and **paper** (best evaluation accuracy over epochs: test-set early
+  stopping, as in the paper's Table 1 - shown only beside the honest number).
+
+The average column of the median table is the mean over personas of the per-persona medians
+(how the paper's average column is computed: e.g. 41.52 for SR+LoRA rank 8); the mean ± s.e.
+table averages each seed over personas first. Accuracies are in percent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from landscape.errors import InvalidArgument
+
+from .checkpoint import load_json
+
+__all__ = ["TableRow", "Table1", "method_label", "build_table", "format_table", "PAPER_TABLE1"]
+
+#: v1 Table 1 (accuracy %, median over 5 trials of the best held-out epoch), for reference.
+PAPER_TABLE1 = {
+    ("LoRA rank 8", "SR+LoRA"): [
+        43.75,
+        40.00,
+        43.48,
+        41.94,
+        41.03,
+        37.23,
+        42.73,
+        43.20,
+        41.13,
+        40.76,
+        41.52,
+    ],
+    ("LoRA rank 8", "Meta-LoRA-8"): [
+        50.00,
+        50.00,
+        47.82,
+        48.39,
+        46.15,
+        41.49,
+        44.55,
+        44.00,
+        42.55,
+        42.68,
+        45.76,
+    ],
+    ("LoRA rank 16", "SR+LoRA"): [
+        43.75,
+        43.33,
+        39.13,
+        38.71,
+        39.74,
+        35.11,
+        38.18,
+        39.20,
+        39.72,
+        38.85,
+        39.57,
+    ],
+    ("LoRA rank 16", "Meta-LoRA-8"): [
+        50.0,
+        53.33,
+        50.0,
+        50.0,
+        48.72,
+        42.55,
+        45.45,
+        44.80,
+        45.39,
+        44.59,
+        47.48,
+    ],
+    ("LoRA rank 16", "Meta-LoRA-16"): [
+        43.75,
+        33.33,
+        36.96,
+        40.32,
+        43.59,
+        39.36,
+        42.73,
+        41.60,
+        40.43,
+        40.13,
+        40.22,
+    ],
+}
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One (block, method) row: per-persona statistics over seeds, in percent."""
+
+    block: str
+    method: str
+    n_seeds: int
+    runs: tuple
+    honest_median: tuple
+    honest_mean: tuple
+    honest_se: tuple
+    paper_median: tuple
+    paper_mean: tuple
+    paper_se: tuple
+
+
+@dataclass(frozen=True)
+class Table1:
+    """The table: persona names (T1..Tn in size order) and rows; averages are the last column."""
+
+    personas: tuple
+    rows: tuple
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def method_label(method: str, base_rank: int | None, adapter: str) -> str:
+    """Paper-style row label: ``SR+LoRA``, ``Meta-LoRA-8``, ``Reptile+LL`` ..."""
+    suffix = "+LoRA" if adapter == "lora" else "+LL"
+    if method == "meta-lora":
+        return f"Meta-LoRA-{base_rank}" + ("" if adapter == "lora" else "+LL")
+    name = {"sr": "SR", "last-layer-ml": "LL-ML", "reptile": "Reptile"}.get(method, method)
+    return name + suffix
+
+
+def _block(adapter: str, rank) -> str:
+    return f"LoRA rank {rank}" if adapter == "lora" else "last layer"
+
+
+def _se(x: np.ndarray) -> np.ndarray:
+    if x.shape[0] < 2:
+        return np.full(x.shape[1:], np.nan)
+    return x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
+
+
+def build_table(runs) -> Table1:
+    """Aggregate fine-tuning run directories (or their ``results.json`` files).
+
+    Raises
+    ------
+    InvalidArgument
+        A path is not a finished fine-tuning run, or runs of one row disagree on the personas.
+    """
+    groups: dict = {}
+    personas = None
+    for r in runs:
+        p = Path(r)
+        f = p / "results.json" if p.is_dir() else p
+        if not f.is_file():
+            raise InvalidArgument(
+                f"`runs`: {str(p)!r} is not a finished fine-tuning run (no results.json)."
+            )
+        res = load_json(f)
+        if "tasks" not in res or "adapter" not in res:
+            raise InvalidArgument(f"`runs`: {str(f)!r} is not a fine-tuning results file.")
+        names = tuple(t["name"] for t in res["tasks"])
+        if personas is None:
+            personas = names
+        elif names != personas:
+            raise InvalidArgument(
+                f"`runs`: {str(f)!r} has other test personas than the first run; all runs must share them."
+            )
+        key = (
+            _block(res["adapter"], res.get("rank")),
+            method_label(res["method"], res.get("base_rank"), res["adapter"]),
+        )
+        groups.setdefault(key, []).append((str(p), res))
+    if personas is None:
+        raise InvalidArgument("`runs` must name at least one fine-tuning run.")
+    rows = []
+
+    def block_order(b):
+        return (0, int(b.split()[-1])) if b.startswith("LoRA") else (1, 0)
+
+    for block, label in sorted(groups, key=lambda k: (block_order(k[0]), k[1])):
+        members = groups[(block, label)]
+        honest = (
+            np.array([[t["honest_accuracy"] for t in res["tasks"]] for _, res in members]) * 100
+        )
+        paper = np.array([[t["paper_accuracy"] for t in res["tasks"]] for _, res in members]) * 100
+
+        def stats(x):
+            med = np.median(x, axis=0)
+            per_seed_avg = x.mean(axis=1, keepdims=True)
+            full = np.concatenate([x, per_seed_avg], axis=1)
+            return (
+                tuple(np.append(med, med.mean()).tolist()),
+                tuple(full.mean(axis=0).tolist()),
+                tuple(_se(full).tolist()),
+            )
+
+        hm, hmean, hse = stats(honest)
+        pm, pmean, pse = stats(paper)
+        rows.append(
+            TableRow(
+                block,
+                label,
+                len(members),
+                tuple(m for m, _ in members),
+                hm,
+                hmean,
+                hse,
+                pm,
+                pmean,
+                pse,
+            )
+        )
+    return Table1(personas=personas, rows=tuple(rows))
+
+
+def format_table(table: Table1, *, paper_reference: bool = True) -> str:
+    """Markdown: the median tables (honest, paper) and the mean ± s.e. tables."""
+    n = len(table.personas)
+    head = (
+        "| fine-tune | method | seeds | " + " | ".join(f"T{i + 1}" for i in range(n)) + " | avg |"
+    )
+    sep = "|" + "---|" * (n + 4)
+    out = []
+
+    def section(title, field, se_field=None):
+        out.append(f"### {title}\n")
+        out.append(head)
+        out.append(sep)
+        for r in table.rows:
+            vals = getattr(r, field)
+            if se_field is None:
+                cells = [f"{v:.2f}" for v in vals]
+            else:
+                ses = getattr(r, se_field)
+                cells = [
+                    f"{v:.2f}" if not np.isfinite(s) else f"{v:.2f} ± {s:.2f}"
+                    for v, s in zip(vals, ses)
+                ]
+            out.append(f"| {r.block} | {r.method} | {r.n_seeds} | " + " | ".join(cells) + " |")
+        out.append("")
+
+    section(
+        "Honest: evaluation accuracy at the epoch chosen on selection dialogues (median over seeds, %)",
+        "honest_median",
+    )
+    section(
+        "Paper's number: best evaluation accuracy over epochs = test-set early stopping (median over seeds, %)",
+        "paper_median",
+    )
+    section("Honest, mean ± s.e. over seeds (%)", "honest_mean", "honest_se")
+    section("Paper's number, mean ± s.e. over seeds (%)", "paper_mean", "paper_se")
+    out.append(
+        "Personas T1..Tn are the validation split's largest, in size order: "
+        + ", ".join(table.personas)
+        + "."
+    )
+    if paper_reference:
+        out.append("")
+        out.append(
+            "### Reference: the paper's v1 Table 1 (median of 5 trials, best epoch on the evaluation data, %)\n"
+        )
+        out.append(
+            "| fine-tune | method | " + " | ".join(f"T{i + 1}" for i in range(10)) + " | avg |"
+        )
+        out.append("|" + "---|" * 13)
+        for (block, label), vals in PAPER_TABLE1.items():
+            out.append(f"| {block} | {label} | " + " | ".join(f"{v:.2f}" for v in vals) + " |")
+    return "\n".join(out) + "\n"
