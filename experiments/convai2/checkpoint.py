@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 __all__ = [
+    "check_resume",
     "atomic_write_text",
     "save_json",
     "load_json",
@@ -44,6 +45,28 @@ def save_json(path, obj) -> None:
 def load_json(path):
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def check_resume(outdir: Path, cfg_dict: dict, resume: bool, *, exists: bool, what: str) -> None:
+    """Refuse to overwrite a run (unless ``resume``) or to resume it with another configuration.
+
+    ``exists`` says whether ``outdir`` already holds a run; the stored ``config.json`` must
+    then match ``cfg_dict`` in every field but ``runtime`` (device, precision, workers).
+    """
+    from landscape.errors import InvalidArgument
+
+    if not exists:
+        return
+    if not resume:
+        raise InvalidArgument(
+            f"`out`={str(outdir)!r} already holds {what}; pass resume=True (--resume) to continue it."
+        )
+    old = load_json(outdir / "config.json")["config"]
+    diff = sorted(k for k in set(old) | set(cfg_dict) if k != "runtime" and old.get(k) != cfg_dict.get(k))
+    if diff:
+        raise InvalidArgument(
+            f"--resume with a different configuration: {', '.join(diff)} differ from {outdir}/config.json."
+        )
 
 
 def save_tensors(path, tensors: dict, metadata: dict | None = None) -> None:

@@ -32,6 +32,7 @@ from landscape.errors import InvalidArgument
 
 from .batching import plan_batches
 from .checkpoint import (
+    check_resume,
     load_json,
     load_optimizer_state,
     load_tensors,
@@ -143,19 +144,9 @@ def finetune(
     outdir = Path(out)
     started = time.perf_counter()
     cfg_dict = json.loads(cfg.to_json())
-    if (outdir / "config.json").is_file():
-        if not resume:
-            raise InvalidArgument(
-                f"`out`={str(outdir)!r} already holds a fine-tuning run; pass resume=True (--resume)."
-            )
-        old = load_json(outdir / "config.json")["config"]
-        diff = sorted(
-            k for k in set(old) | set(cfg_dict) if k != "runtime" and old.get(k) != cfg_dict.get(k)
-        )
-        if diff:
-            raise InvalidArgument(
-                f"--resume with a different configuration: {', '.join(diff)} differ."
-            )
+    check_resume(
+        outdir, cfg_dict, resume, exists=(outdir / "config.json").is_file(), what="a fine-tuning run"
+    )
     if rt.is_main:
         outdir.mkdir(parents=True, exist_ok=True)
     rt.barrier()

@@ -41,6 +41,7 @@ from landscape.errors import InvalidArgument
 
 from .batching import plan_batches
 from .checkpoint import (
+    check_resume,
     load_json,
     load_optimizer_state,
     load_tensors,
@@ -241,19 +242,9 @@ def retrain(
     started = time.perf_counter()
     state_path = run / "state.json"
     cfg_dict = json.loads(cfg.to_json())
-    if state_path.is_file() or (run / "config.json").is_file():
-        if not resume:
-            raise InvalidArgument(
-                f"`out`={str(run)!r} already holds a run; pass resume=True (--resume) to continue it."
-            )
-        old = load_json(run / "config.json")["config"]
-        diff = sorted(
-            k for k in set(old) | set(cfg_dict) if k != "runtime" and old.get(k) != cfg_dict.get(k)
-        )
-        if diff:
-            raise InvalidArgument(
-                f"--resume with a different configuration: {', '.join(diff)} differ from {run}/config.json."
-            )
+    check_resume(
+        run, cfg_dict, resume, exists=state_path.is_file() or (run / "config.json").is_file(), what="a run"
+    )
     if rt.is_main:
         run.mkdir(parents=True, exist_ok=True)
     rt.barrier()
