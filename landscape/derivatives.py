@@ -50,12 +50,6 @@ def unpack(problem: Problem, x) -> tuple[NDArray[np.float64], NDArray[np.float64
     return x[: d * d].reshape(d, d), x[d * d :].reshape(T, d, k)
 
 
-def _sym_outer(U, Delta):
-    """``B_t = U_tΔ_tᵀ + Δ_tU_tᵀ`` for every task."""
-    P = U @ Delta.transpose(0, 2, 1)
-    return P + P.transpose(0, 2, 1)
-
-
 def _concat(U):
     """``[U_1 … U_T]`` as one (d, Tk) matrix (column ``t·k + c`` is ``U_t[:, c]``)."""
     T, d, k = U.shape

@@ -154,6 +154,30 @@ class MinCenter:
             )
 
 
+def _center_bounds(center, digits: int, bounds: dict):
+    """Quantities shared by every proof at the centre Ũ and its anchor (call inside ``workprec``).
+
+    Returns ``(G, ‖∇G‖², ‖∇G‖ upper, c_H, δ, ε_R, a)`` and records the data fingerprint,
+    ``G(Ũ)``, ``‖∇G(Ũ)‖``, the anchor distance ``δ``, the anchor's R error ``ε_R`` and the
+    anchor norm ``a`` in ``bounds`` (in that order, which the checker compares).
+    """
+    ex, an = center.ex, center.anchor
+    G = ex.loss()
+    g2 = ex.grad_sq()
+    g = sqrt_upper(g2)
+    cH = an.hessian_scale
+    delta = sqrt_upper(an.delta_sq)
+    epsR = arb(4) / arb(ex.T) * sqrt_upper(an.epsR_sq)
+    a = sqrt_upper(an.max_a())
+    bounds["data_fingerprint"] = interval(data_fingerprint(center.problem), digits)
+    _exact_bound("loss_center", G, digits, bounds)
+    bounds["grad_norm_center"] = interval(g, digits)
+    bounds["anchor_distance"] = interval(delta, digits)
+    bounds["anchor_R_error"] = interval(epsR, digits)
+    bounds["anchor_norm"] = interval(a, digits)
+    return G, g2, g, cH, delta, epsR, a
+
+
 def min_chain(center: MinCenter, radius: float, precision: int) -> Proof:
     """Bounds and verdict of a minimum certificate of the given radius (see the module notes)."""
     ex, an = center.ex, center.anchor
@@ -162,25 +186,13 @@ def min_chain(center: MinCenter, radius: float, precision: int) -> Proof:
     bounds: dict = {}
     checks: dict = {}
     with ctx.workprec(precision):
-        G = ex.loss()
-        g2 = ex.grad_sq()
-        g = sqrt_upper(g2)
-        cH = an.hessian_scale
-        delta = sqrt_upper(an.delta_sq)
-        epsR = arb(4) / arb(T) * sqrt_upper(an.epsR_sq)
-        a = sqrt_upper(an.max_a())
+        G, g2, g, cH, delta, epsR, a = _center_bounds(center, digits, bounds)
         r = arb_of(_fq(radius))
         lam_c = arb_of(cH * (fmpq(int(center.shift_hz)) - _fq(center.residual_hz)))
         var = hessian_variation(a, r + delta, T) + epsR
         mu = lam_c - var
         dist = g / mu
         loss_lo = arb_of(G) - arb_of(g2) / (2 * mu)
-        bounds["data_fingerprint"] = interval(data_fingerprint(center.problem), digits)
-        _exact_bound("loss_center", G, digits, bounds)
-        bounds["grad_norm_center"] = interval(g, digits)
-        bounds["anchor_distance"] = interval(delta, digits)
-        bounds["anchor_R_error"] = interval(epsR, digits)
-        bounds["anchor_norm"] = interval(a, digits)
         if center.penalty_exp is not None:
             # ρ = c_H 2^e 2^{2 q_c}: the gauge penalty in the units of ∇²G
             e2 = center.penalty_exp + 2 * an.qc
@@ -407,21 +419,9 @@ def saddle_chain(center: SaddleCenter, radius: float, precision: int) -> Proof:
     bounds: dict = {}
     checks: dict = {}
     with ctx.workprec(precision):
-        G = ex.loss()
-        g2 = ex.grad_sq()
-        g = sqrt_upper(g2)
-        cH = an.hessian_scale
-        delta = sqrt_upper(an.delta_sq)
-        epsR = arb(4) / arb(T) * sqrt_upper(an.epsR_sq)
-        a = sqrt_upper(an.max_a())
+        G, g2, g, cH, delta, epsR, a = _center_bounds(center, digits, bounds)
         exact_critical = g2 == 0
         r = arb_of(_fq(radius)) if radius > 0 else arb(0)
-        bounds["data_fingerprint"] = interval(data_fingerprint(center.problem), digits)
-        _exact_bound("loss_center", G, digits, bounds)
-        bounds["grad_norm_center"] = interval(g, digits)
-        bounds["anchor_distance"] = interval(delta, digits)
-        bounds["anchor_R_error"] = interval(epsR, digits)
-        bounds["anchor_norm"] = interval(a, digits)
         if center.use_krawczyk and an.m:
             # σ = c_H 2^e 2^{q_c}: scale of the gauge border of F (its value is a proposal)
             e2 = center.jacobian_exp + an.qc
