@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install verify test test-fast bench clean
+.PHONY: install verify test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -20,8 +20,11 @@ $(STAMP): setup.cfg pyproject.toml | $(VENV)/bin/python
 verify: install
 	$(BIN)/metalora verify --profile quick
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-profile=ci
+
+lint: install
+	$(BIN)/ruff check .
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" --hypothesis-profile=ci

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by :mod:`landscape` (and the packages built on it)."""
 
-__all__ = ["LandscapeError", "InvalidArgument", "LandscapeWarning"]
+__all__ = ["LandscapeError", "InvalidArgument", "Undecided", "LandscapeWarning"]
 
 
 class LandscapeError(Exception):
@@ -18,3 +18,9 @@ class InvalidArgument(LandscapeError, ValueError):
 
 class LandscapeWarning(UserWarning):
     """Something was computed, but a caveat applies (poor convergence, loose tolerance)."""
+
+
+class Undecided(LandscapeError):
+    """The question cannot be decided on this input (badly scaled data, a degenerate
+    point, a precision limit reached). Commands map it to exit code 3 with the reason;
+    it is never a negative verdict."""

@@ -4,14 +4,26 @@ Each subcommand lives in ``metalora/commands/<name>.py`` and defines
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code). ``metalora --help``
 imports none of them, so it is instant and torch costs nothing until used.
 
-Exit codes: 0 success; 1 a check/claim/certificate did not hold (per command); 2 a usage
-error (one line on stderr, no traceback); 130 interrupted.
+Exit codes (:class:`landscape.runs.ExitCode`; scripts rely on them):
+
+- 0 holds / issued / valid / done;
+- 1 a negative verdict (a claim fails, a certificate is refused or invalid);
+- 2 usage or input error: one line on stderr naming the argument or file;
+- 3 undecided / assumption not met (the reason is printed);
+- 4 internal error: one line saying so and where the traceback was written
+  (``--debug`` prints it instead); never 1;
+- 130 interrupted (Ctrl-C).
+
+A top-level guard maps every unexpected exception to 4, so a crash is never mistaken
+for a negative verdict.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -45,7 +57,11 @@ def build_parser(command: str | None = None) -> Parser:
         prog="metalora",
         description="Theory verification, landscape analysis and certificates for Meta-LoRA.",
         epilog="Run 'metalora COMMAND --help' for a command's options. "
-        "Exit codes: 0 ok, 1 a check did not hold, 2 usage error.",
+        "Exit codes: 0 holds/issued/valid/done, 1 negative verdict, 2 usage or input error, "
+        "3 undecided or assumption not met, 4 internal error.",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="on an internal error, print the full traceback"
     )
     parser.add_argument("--version", action="version", version=f"metalora {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
@@ -57,27 +73,89 @@ def build_parser(command: str | None = None) -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from landscape.errors import InvalidArgument
-
     argv = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    argv = [a for a in argv if a != "--debug"]
     command = next((a for a in argv if not a.startswith("-")), None)
     if command is not None and command not in COMMANDS:
         command = None
     try:
-        args = build_parser(command).parse_args(argv)
-        if args.command is None:
-            build_parser().print_help()
-            return 2
-        return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
-    except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except InvalidArgument as exc:
-        print(f"metalora {command}: error: {exc}", file=sys.stderr)
-        return 2
+        return _dispatch(argv, command)
     except KeyboardInterrupt:
         print("metalora: interrupted (finished work was saved)", file=sys.stderr)
         return 130
+    except BaseException as exc:  # the guard: never a traceback, never exit code 1
+        return _internal_error(exc, command, debug)
+
+
+def _dispatch(argv: list[str], command: str | None) -> int:
+    from landscape.errors import InvalidArgument, Undecided
+    from landscape.runs import ExitCode
+
+    prog = f"metalora {command}" if command else "metalora"
+    try:
+        args = build_parser(command).parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return ExitCode.USAGE
+        code = importlib.import_module(COMMANDS[args.command][0]).run(args)
+        return int(ExitCode.OK if code is None else code)
+    except UsageError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return ExitCode.USAGE
+    except InvalidArgument as exc:
+        print(f"{prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return ExitCode.USAGE
+    except Undecided as exc:
+        print(f"{prog}: undecided: {_one_line(str(exc))}", file=sys.stderr)
+        return ExitCode.UNDECIDED
+    except SystemExit as exc:  # argparse --help/--version, or a library calling exit()
+        code = exc.code
+        if code is None or code == 0:
+            return ExitCode.OK
+        if isinstance(code, int) and code in (2, 3):
+            return code
+        raise
+    except BrokenPipeError:  # `metalora ... | head`: not an error of ours
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")
+        return ExitCode.OK
+    except MemoryError:
+        print(f"{prog}: error: out of memory; use smaller sizes.", file=sys.stderr)
+        return ExitCode.USAGE
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _internal_error(exc: BaseException, command: str | None, debug: bool) -> int:
+    """Exit code 4: one line naming the error and where the traceback went."""
+    import datetime
+    import tempfile
+    import traceback
+
+    from landscape.runs import ExitCode
+
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    prog = f"metalora {command}" if command else "metalora"
+    if debug:
+        sys.stderr.write(tb)
+        print(f"{prog}: internal error ({type(exc).__name__}); please report it.", file=sys.stderr)
+        return ExitCode.INTERNAL
+    where = "not written"
+    with contextlib.suppress(Exception):
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        fd, path = tempfile.mkstemp(prefix=f"metalora-traceback-{stamp}-", suffix=".txt")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"metalora {' '.join(sys.argv[1:])}\n\n{tb}")
+        where = path
+    print(
+        f"{prog}: internal error ({type(exc).__name__}: {_one_line(str(exc))[:200]}); "
+        f"traceback written to {where} (rerun with --debug to print it); please report it.",
+        file=sys.stderr,
+    )
+    return ExitCode.INTERNAL
 
 
 def problem_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:

@@ -19,6 +19,8 @@ claim id           module                              statement
 =================  ==================================  ===================================
 """
 
+from landscape.zero_loss import ZeroLossSearch, search_zero_loss
+
 from .result import ClaimResult, Status
 from .registry import CLAIMS, check, claim_ids, get_claim
 from .sr_rank_gap import check_sr_rank_gap
@@ -28,7 +30,6 @@ from .exact_recovery import check_exact_recovery, check_recovered_adaptable
 from .two_task_landscape import check_two_task_landscape
 from .two_task_nonunique import check_two_task_nonunique, okk_element, symbolic_hyperbola
 from .spurious_minima import check_spurious_minima
-from .zero_loss_search import ZeroLossSearch, search_zero_loss
 from .verify import PROFILES, SPURIOUS_INSTANCES, VerifyReport, default_instances, verify
 
 __all__ = [

@@ -37,16 +37,29 @@ def record(problem_rec: dict, status: Status, note: str, measured: dict) -> dict
     return {"problem": problem_rec, "status": Status(status).value, "note": note, "measured": measured}
 
 
+def conclude(claim: Claim, problem, status: Status, note: str, measured: dict, *, label=None,
+             timer: "Timer") -> ClaimResult:
+    """The ending every single-problem check shares: one instance record, assembled."""
+    from .result import problem_record
+
+    rec = record({**problem_record(problem), **(label or {})}, status, note, measured)
+    return assemble(claim, [rec], seconds=timer.seconds)
+
+
 def overall_status(records) -> tuple[Status, str]:
     """Aggregate instance statuses (contrast instances never decide the verdict).
 
-    FAILS if any claim instance fails; else UNAVAILABLE if any is unavailable; else HOLDS if
-    at least one claim instance holds; else ASSUMPTION_NOT_MET.
+    FAILS if any claim instance fails; else UNDECIDED if any claim instance is undecided
+    (a verdict is never stronger than its weakest instance); else UNAVAILABLE if any is
+    unavailable; else HOLDS if at least one claim instance holds; else ASSUMPTION_NOT_MET.
     """
     statuses = [Status(r["status"]) for r in records if r["problem"].get("role", "claim") == "claim"]
     bad = [r for r in records if r["problem"].get("role", "claim") == "claim" and r["status"] == "fails"]
     if bad:
         return Status.FAILS, bad[0]["note"]
+    und = [r for r in records if r["problem"].get("role", "claim") == "claim" and r["status"] == "undecided"]
+    if und:
+        return Status.UNDECIDED, und[0]["note"]
     una = [r for r in records if r["status"] == "unavailable"]
     if una:
         return Status.UNAVAILABLE, una[0]["note"]

@@ -1,7 +1,7 @@
 """Critical points for the landscape claims (Thm 3.4, spurious minima), measured uniformly.
 
-Critical points come from ``landscape.search.search`` (imported lazily; many starts, the
-root solver finds saddles too) and/or are given by the user. Each is re-measured here with
+Critical points come from :func:`landscape.search` (many starts; the root solver finds
+saddles too) and/or are given by the user. Each is re-measured here with
 the same rules, independent of how the search classified it:
 
 - critical: ``‖∇G(U)‖_F <= GRAD_RTOL · ρ^{3/2}`` (``ρ = mean_t ‖R*_t‖_F``; ``G`` is quartic,
@@ -18,9 +18,9 @@ import numpy as np
 
 from landscape._validation import check_U
 from landscape.derivatives import reduced_grad
+from landscape.multistart import problem_scale
 from landscape.objectives import reduced_loss
-
-from ._optional import Unavailable, search_fn
+from landscape.search import search
 
 #: Critical when ``‖∇G‖ <= GRAD_RTOL·ρ^{3/2}`` (the root solver converges to ~1e-11).
 GRAD_RTOL = 1e-8
@@ -39,8 +39,8 @@ TOLERANCE_REASON = (
 
 
 def scale(problem) -> float:
-    s = float(np.mean(np.linalg.norm(problem.R_star, axis=(1, 2))))
-    return s if s > 0 else 1.0
+    """``ρ = mean_t ‖R*_t‖_F`` (1 when every ``R*_t`` is zero)."""
+    return problem_scale(problem)
 
 
 def default_min_eig(problem, U) -> float:
@@ -57,12 +57,7 @@ def gather(problem, *, points, starts, method, seed, search_result=None, search_
     """
     cands, info = [], {"method": method, "starts": starts}
     if search_result is None and starts:
-        try:
-            search = search_fn()
-        except Unavailable as exc:
-            info["unavailable"] = str(exc)
-        else:
-            search_result = search(problem, starts=starts, method=method, seed=seed, **(search_options or {}))
+        search_result = search(problem, starts=starts, method=method, seed=seed, **(search_options or {}))
     if search_result is not None:
         pts = list(search_result.points)
         info["search_points"] = len(pts)

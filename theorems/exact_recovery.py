@@ -9,7 +9,7 @@ Statements
 
 How they are checked
 --------------------
-Zero-loss points come from :func:`theorems.zero_loss_search.search_zero_loss`: descent from
+Zero-loss points come from :func:`landscape.zero_loss.search_zero_loss`: descent from
 random starts *and* an adversary that minimises ``G`` on spheres ``‖A(U) − A*‖_F = c`` far
 from ``A*`` (a zero there would be a counterexample). On every zero-loss point:
 ``‖Â − A*‖_F <= REC_RTOL·s`` and ``max_t ‖Û_tÛ_tᵀ − R*_t‖_F <= REC_RTOL·s`` (``s = mean_t
@@ -32,16 +32,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from landscape.zero_loss import ZERO_LOSS_RTOL, ZeroLossSearch
 from landscape._validation import as_float64, check_int
 from landscape.objectives import adaptability
 from landscape.problem import Problem
 
-from ._claim import Claim, Timer, assemble, record, worst_of
+from ._claim import Claim, Timer, conclude, worst_of
 from ._linalg import column_independence
-from .result import ClaimResult, Status, problem_record
+from .result import ClaimResult, Status
 from .sr_rank_gap import retraining_columns
 from .zero_loss_rank import _search_summary, collect_points
-from .zero_loss_search import ZERO_LOSS_RTOL, ZeroLossSearch
 
 __all__ = ["check_exact_recovery", "check_recovered_adaptable", "CLAIM_RECOVERY", "CLAIM_ADAPT_K", "REC_RTOL"]
 
@@ -92,7 +92,7 @@ def check_exact_recovery(
     search : ZeroLossSearch, optional
         Precomputed zero-loss search to reuse.
     starts, adversarial_starts, seed
-        Passed to :func:`~theorems.zero_loss_search.search_zero_loss` when ``search`` is None.
+        Passed to :func:`~landscape.zero_loss.search_zero_loss` when ``search`` is None.
     label : dict, optional
         Extra fields for the instance record.
 
@@ -146,8 +146,7 @@ def check_exact_recovery(
                 f"{len(pts)} zero-loss points all at A* (max ‖Â − A*‖ = {m['max_distance']:.1e}); "
                 f"adversary's min G on far spheres = {m['min_loss_on_far_spheres'] or float('nan'):.3g}"
             )
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM_RECOVERY, [rec], seconds=timer.seconds)
+        return conclude(CLAIM_RECOVERY, problem, status, note, m, label=label, timer=timer)
 
 
 def check_recovered_adaptable(
@@ -201,8 +200,7 @@ def check_recovered_adaptable(
             status, note = Status.FAILS, "no zero-loss point found: nothing was checked"
         else:
             status, note = Status.HOLDS, f"ℓ_{r}(Â) ≤ {m['max_ell']:.1e} at {len(pts)} zero-loss points"
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM_ADAPT_K, [rec], seconds=timer.seconds)
+        return conclude(CLAIM_ADAPT_K, problem, status, note, m, label=label, timer=timer)
 
 
 def _summarize_recovery(records):

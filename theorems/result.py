@@ -1,10 +1,21 @@
 """The result of checking one claim: :class:`ClaimResult` and its :class:`Status`.
 
-Every check in :mod:`theorems` returns a :class:`ClaimResult`. A check that finds its claim
-false returns ``holds=False``; it does not raise. A check whose hypothesis does not hold on
-the instance (e.g. ``Tk > d`` for Thm 3.1, or ``T = 3`` for the ``T = 2``-only Thm 3.4)
-returns ``status=Status.ASSUMPTION_NOT_MET`` and ``holds=None``; what was measured anyway
-(often the instructive contrast) is still reported.
+Every check in :mod:`theorems` returns a :class:`ClaimResult` (a
+:class:`landscape.runs.Result`). Verdicts are three-valued:
+
+- ``Status.HOLDS`` (``holds=True``): the conclusion was verified on every instance that
+  meets the hypothesis (and there was at least one);
+- ``Status.FAILS`` (``holds=False``): an instance meeting the hypothesis violates the
+  conclusion, or an input passed in as meeting it does not. A check that finds its claim
+  false returns this; it does not raise;
+- ``Status.UNDECIDED`` (``holds=None``): the check could not decide, with the reason in
+  ``message`` (a certificate refused at the precision limit, a degenerate critical point,
+  badly scaled data). "Could not prove" is never "false".
+
+Two further statuses have ``holds=None``: ``ASSUMPTION_NOT_MET`` (no instance meets the
+hypothesis, e.g. ``Tk > d`` for Thm 3.1 or ``T = 3`` for the ``T = 2``-only Thm 3.4; what
+was measured anyway is still reported) and ``UNAVAILABLE`` (an optional dependency is
+missing). Each status maps to an exit code (``Status.X.exit_code``).
 
 JSON layout (``ClaimResult.to_json()``) is fixed per result kind and contains no timing:
 the same seed gives byte-identical JSON. The wall-clock time is kept apart in
@@ -13,84 +24,27 @@ the same seed gives byte-identical JSON. The wall-clock time is kept apart in
 
 from __future__ import annotations
 
-import enum
 import json
-import math
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-import numpy as np
+from landscape.runs import Result, Status, fingerprint, jsonable
 
 __all__ = ["Status", "ClaimResult", "jsonable", "problem_record"]
-
-
-class Status(str, enum.Enum):
-    """Outcome of a check.
-
-    - ``HOLDS``: the claim's conclusion was verified on every instance that meets its
-      hypothesis (and there was at least one).
-    - ``FAILS``: some instance meeting the hypothesis violates the conclusion, or an input
-      passed in as meeting it does not (e.g. a claimed zero-loss point with positive loss).
-    - ``ASSUMPTION_NOT_MET``: no instance met the claim's hypothesis (``holds`` is ``None``);
-      this is a correct, expected answer for such instances, not a failure.
-    - ``UNAVAILABLE``: an optional component the check needs is missing (``holds`` is
-      ``None``); the message names it.
-    """
-
-    HOLDS = "holds"
-    FAILS = "fails"
-    ASSUMPTION_NOT_MET = "assumption-not-met"
-    UNAVAILABLE = "unavailable"
-
-    def __str__(self) -> str:  # "holds", not "Status.HOLDS"
-        return self.value
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert numpy scalars/arrays, tuples, enums and non-finite floats to plain JSON.
-
-    Non-finite floats become the strings ``"inf"``, ``"-inf"``, ``"nan"`` (JSON has none),
-    so :func:`json.dumps` output is strict JSON and deterministic.
-    """
-    if isinstance(obj, enum.Enum):
-        return obj.value
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        if math.isfinite(x):
-            return x
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if obj is None or isinstance(obj, str):
-        return obj
-    if hasattr(obj, "to_json"):
-        return jsonable(obj.to_json())
-    raise TypeError(f"cannot convert {type(obj).__name__} to JSON")
 
 
 def problem_record(problem, *, seed=None, role: str = "claim") -> dict:
     """Identify a problem in a result: sizes, the seed it was drawn with (if known), a
     short SHA-256 fingerprint of its exact data, and its role (``"claim"`` or
     ``"contrast"``: an instance deliberately outside the hypothesis)."""
-    import hashlib
-
-    digest = hashlib.sha256(json.dumps(problem.to_json(), sort_keys=True).encode()).hexdigest()
+    digest = fingerprint(problem.to_json())
     rec = {"d": problem.d, "k": problem.k, "T": problem.T, "fingerprint": digest[:16], "role": role}
     if seed is not None:
         rec["seed"] = seed
     return rec
 
 
-@dataclass(frozen=True)
-class ClaimResult:
+@dataclass(frozen=True, kw_only=True)
+class ClaimResult(Result):
     """Outcome of checking one claim of MATH.md §5 (immutable).
 
     Attributes
@@ -101,8 +55,8 @@ class ClaimResult:
     statement : str
         The claim in words (MATH.md conventions).
     holds : bool or None
-        ``True``/``False``; ``None`` when the assumption is not met or the check is
-        unavailable (see ``status``).
+        ``True``/``False``; ``None`` when the check is undecided, the assumption is not
+        met or the check is unavailable (see ``status``).
     status : Status
     message : str
         One line: why it holds / fails / does not apply.
@@ -124,8 +78,6 @@ class ClaimResult:
     id: str
     statement: str
     holds: bool | None
-    status: Status
-    message: str
     instances: tuple = ()
     measured: dict = field(default_factory=dict)
     worst: str = ""
@@ -134,8 +86,8 @@ class ClaimResult:
     seconds: float = field(default=0.0, compare=False)
 
     def __post_init__(self):
-        status = Status(self.status)
-        object.__setattr__(self, "status", status)
+        super().__post_init__()
+        status = self.status
         expected = {Status.HOLDS: True, Status.FAILS: False}.get(status)
         if self.holds is not expected:
             raise ValueError(
@@ -149,8 +101,13 @@ class ClaimResult:
     # -- convenience ------------------------------------------------------------------
     @property
     def ok(self) -> bool:
-        """True unless the claim failed or could not be run (``verify``'s exit criterion)."""
+        """True when the claim holds, or its hypothesis is (correctly) not met."""
         return self.status in (Status.HOLDS, Status.ASSUMPTION_NOT_MET)
+
+    @property
+    def exit_code(self):
+        """0 holds, 1 fails, 3 undecided / assumption not met / unavailable."""
+        return self.status.exit_code
 
     def with_seconds(self, seconds: float) -> "ClaimResult":
         return replace(self, seconds=float(seconds))

@@ -33,9 +33,9 @@ from landscape._validation import as_float64
 from landscape.objectives import adaptability, sr_solution
 from landscape.problem import Problem
 
-from ._claim import Claim, Timer, assemble, record, worst_of
+from ._claim import Claim, Timer, conclude, worst_of
 from ._linalg import column_independence, noise_floor, numerical_rank
-from .result import ClaimResult, Status, problem_record
+from .result import ClaimResult, Status
 
 __all__ = ["check_sr_not_adaptable", "CLAIM"]
 
@@ -138,8 +138,7 @@ def check_sr_not_adaptable(problem: Problem, *, A_sr=None, label: dict | None = 
                     f"ℓ_r(A_SR) matches Σσ_i(Δ)² (max err {ferr.max():.1e}); smallest ℓ_r for "
                     f"r < {need}: {ell[need - 1]:.3g}; ℓ_k(A*) = {m['ell_k_meta_lora']:.1e}"
                 )
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM, [rec], seconds=timer.seconds)
+        return conclude(CLAIM, problem, status, note, m, label=label, timer=timer)
 
 
 def summarize(records):

@@ -34,10 +34,10 @@ from landscape.errors import InvalidArgument
 from landscape.objectives import sr_solution
 from landscape.problem import Problem
 
-from ._claim import Claim, Timer, assemble, record, worst_of
+from ._claim import Claim, Timer, conclude, worst_of
 from ._linalg import column_independence, numerical_rank
-from ._sampling import pooled_least_squares
-from .result import ClaimResult, Status, problem_record
+from landscape.sampling import pooled_least_squares
+from .result import ClaimResult, Status
 
 __all__ = ["check_sr_rank_gap", "CLAIM"]
 
@@ -160,8 +160,7 @@ def check_sr_rank_gap(
             note = f"rank(A_SR − A*) = Tk = {T * k}, gap {info.gap:.2e}"
             if finite_sample:
                 note += f"; finite-sample slope {m['finite_sample']['slope']:.3f}"
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM, [rec], seconds=timer.seconds)
+        return conclude(CLAIM, problem, status, note, m, label=label, timer=timer)
 
 
 def summarize(records):

@@ -45,7 +45,7 @@ from landscape.objectives import A_of_U, adaptability, reduced_loss
 from landscape.problem import Problem
 from landscape.symmetry import orbit_dimension
 
-from ._claim import Claim, Timer, assemble, record, worst_of
+from ._claim import Claim, Timer, assemble, conclude, record, worst_of
 from ._linalg import EPS, RANK_FACTOR, column_independence, numerical_rank
 from .result import ClaimResult, Status, problem_record
 
@@ -241,8 +241,7 @@ def check_two_task_nonunique(
                     f"∈ {nulls} (k(2k−1) = {k * (2 * k - 1)})")
             if symbolic:
                 note += "; sympy: hyperbola exact, det = −sinh²θ"
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM, [rec], seconds=timer.seconds)
+        return conclude(CLAIM, problem, status, note, m, label=label, timer=timer)
 
 
 def summarize(records):

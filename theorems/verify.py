@@ -49,7 +49,7 @@ from landscape.problem import Problem
 from ._claim import assemble
 from .registry import CLAIMS, get_claim
 from .result import ClaimResult, Status, jsonable
-from .zero_loss_search import search_zero_loss
+from landscape.zero_loss import search_zero_loss
 
 __all__ = ["PROFILES", "Instance", "default_instances", "verify", "VerifyReport", "SPURIOUS_INSTANCES"]
 
@@ -192,6 +192,21 @@ class VerifyReport:
     def ok(self) -> bool:
         """True iff every claim holds or is ``assumption-not-met`` by design."""
         return bool(self.results) and all(r.ok for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every claim holds (or is outside its hypothesis by design), 1 one fails,
+        3 none fails but one is undecided or unavailable."""
+        from landscape.runs import ExitCode, Status
+
+        statuses = {r.status for r in self.results}
+        if not self.results:
+            return ExitCode.UNDECIDED
+        if Status.FAILS in statuses:
+            return ExitCode.NEGATIVE
+        if statuses & {Status.UNDECIDED, Status.UNAVAILABLE}:
+            return ExitCode.UNDECIDED
+        return ExitCode.OK
 
     def to_json(self) -> dict:
         """Deterministic JSON (no timing): same seed, same bytes."""
@@ -366,16 +381,13 @@ def verify(
 def _cached_search(cache, key, problem, opts, seed):
     """One ``landscape.search.search`` per problem, starts and method (default ``"roots"``),
     shared by thm3.4 and spurious-t3."""
-    from ._optional import Unavailable, search_fn
+    from landscape.search import search
 
     starts = opts.get("starts", 64)
     method = opts.get("method", "roots")
     ck = key + (starts, method)
     if ck not in cache:
-        try:
-            cache[ck] = search_fn()(problem, starts=starts, method=method, seed=seed)
-        except Unavailable:
-            cache[ck] = None
+        cache[ck] = search(problem, starts=starts, method=method, seed=seed)
     return cache[ck]
 
 

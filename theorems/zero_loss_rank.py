@@ -8,7 +8,7 @@ Statements
 
 How they are checked
 --------------------
-Both claims are about **all** zero-loss points. :func:`theorems.zero_loss_search.search_zero_loss`
+Both claims are about **all** zero-loss points. :func:`landscape.zero_loss.search_zero_loss`
 collects them from random descent *and* from adversarial searches (maximal distance from
 ``A*``; rank of ``Â − A*`` above ``2k``); user points can be added with ``points=``
 (each is first checked to *be* a zero-loss point — a point with positive loss passed as
@@ -34,11 +34,11 @@ from landscape._validation import as_float64, check_int
 from landscape.objectives import adaptability
 from landscape.problem import Problem
 
-from ._claim import Claim, Timer, assemble, record, worst_of
+from ._claim import Claim, Timer, conclude, worst_of
 from ._linalg import column_independence, noise_floor, numerical_rank
-from .result import ClaimResult, Status, problem_record
+from .result import ClaimResult, Status
 from .sr_rank_gap import retraining_columns
-from .zero_loss_search import (
+from landscape.zero_loss import (
     ZERO_LOSS_RTOL,
     ZeroLossSearch,
     given_points,
@@ -114,7 +114,7 @@ def check_zero_loss_rank(
         The base the conclusion is measured against (default ``problem.A_star``). A wrong
         base makes the check fail.
     search : ZeroLossSearch, optional
-        A precomputed :func:`~theorems.zero_loss_search.search_zero_loss` result to reuse.
+        A precomputed :func:`~landscape.zero_loss.search_zero_loss` result to reuse.
     starts, adversarial_starts : int
         Passed to the search when ``search`` is None.
     require_far_at_T2 : bool
@@ -185,8 +185,7 @@ def check_zero_loss_rank(
                 note += " (trivial: d ≤ 2k)"
             elif forced:
                 note += f"; rank adversary's min G with rank(Â − A*) > 2k forced: {min(forced):.3g} > 0"
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM_RANK, [rec], seconds=timer.seconds)
+        return conclude(CLAIM_RANK, problem, status, note, m, label=label, timer=timer)
 
 
 def check_zero_loss_adaptable(
@@ -249,8 +248,7 @@ def check_zero_loss_adaptable(
         else:
             status = Status.HOLDS
             note = f"ℓ_{r}(Â) ≤ {max(ells):.1e} at {len(pts)} zero-loss points"
-        rec = record({**problem_record(problem), **(label or {})}, status, note, m)
-    return assemble(CLAIM_ADAPT, [rec], seconds=timer.seconds)
+        return conclude(CLAIM_ADAPT, problem, status, note, m, label=label, timer=timer)
 
 
 def _summarize_rank(records):

@@ -2,7 +2,9 @@
 
 Prints the summary table, writes ``DIR/verify.json`` (deterministic: same seed, same
 bytes), ``DIR/verify.timings.json`` (timings and environment) and ``DIR/verify.md``.
-Exit code 0 iff every claim holds or is "assumption not met" by design; 1 otherwise.
+Exit code 0 iff every claim holds (or is "assumption not met" by design); 1 if a claim
+fails; 3 if none fails but one is undecided (e.g. a certificate refused at the precision
+limit).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Check every claim of the paper (MATH.md §5) on default instances: thm3.1, cor1, thm3.2, cor2, "
         "thm3.3, cor3, thm3.4, t2-nonunique, spurious-t3. Exit 0 iff every claim holds "
-        "(or is 'assumption not met' by design)."
+        "(or is 'assumption not met' by design), 1 if one fails, 3 if none fails but one is undecided."
     )
     parser.add_argument("--profile", choices=("quick", "full"), default="quick",
                         help="quick: well under a minute on 2 cores (default); full: more/larger instances, progress bar")
@@ -41,7 +43,7 @@ def run(args) -> int:
     report = verify(profile=args.profile, seed=args.seed, claims=claims, out=args.out, progress=args.progress)
     print(report.table())
     total = report.timings.get("total_seconds", 0.0)
-    verdict = "all claims OK" if report.ok else "SOME CLAIMS FAILED"
+    verdict = {0: "all claims OK", 1: "SOME CLAIMS FAILED"}.get(int(report.exit_code), "SOME CLAIMS UNDECIDED")
     print(f"\n{verdict} ({args.profile} profile, seed {args.seed}, {total:.1f} s); wrote {args.out}/verify.json, "
           f"verify.timings.json, verify.md")
-    return 0 if report.ok else 1
+    return report.exit_code

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 
 from landscape import InvalidArgument, Problem, meta_loss, reduced_loss
-from theorems.zero_loss_search import _jacobian, _residual, search_zero_loss
+from landscape.zero_loss import _jacobian, _residual, search_zero_loss
 
 
 def test_jacobian_matches_finite_differences(rng):
     T, d, k = 3, 4, 2
     U = rng.standard_normal((T, d, k))
-    R = np.einsum("tik,tjk->tij", *(2 * [rng.standard_normal((T, d, k))]))
+    R = Problem.random(d, k, T, seed=3)
     J = _jacobian(U, T)
     h = 1e-6
     for j in rng.choice(U.size, 6, replace=False):

@@ -34,14 +34,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from landscape._validation import as_rng, check_int
-from landscape.errors import InvalidArgument
-from landscape.objectives import A_of_U, meta_loss
-from landscape.problem import Problem
-
 from ._lm import levenberg_marquardt
+from ._validation import check_A, check_int, check_U
+from .errors import InvalidArgument
+from .objectives import A_of_U, gram, meta_loss, reduced_loss, reduced_residuals
+from .problem import Problem
+from .runs import make_rng
 
-__all__ = ["ZeroLossPoint", "ZeroLossSearch", "search_zero_loss", "ZERO_LOSS_RTOL"]
+__all__ = [
+    "ZeroLossPoint",
+    "ZeroLossSearch",
+    "search_zero_loss",
+    "given_points",
+    "point_scale",
+    "task_residual_norm",
+    "ZERO_LOSS_RTOL",
+]
 
 #: A point is "zero loss" when ``G(U) <= ZERO_LOSS_RTOL · s²`` (``s = mean_t ‖R*_t‖_F``).
 ZERO_LOSS_RTOL = 1e-20
@@ -87,23 +95,19 @@ class ZeroLossSearch:
 
 
 # -- the reduced residuals on a normalised instance ----------------------------------
-def _gram(U):
-    return np.einsum("tik,tjk->tij", U, U)
+# Every solver below works on the problem scaled by s = mean_t ‖R*_t‖_F (``_normalised``),
+# through the same objective functions as the rest of the package.
+def _normalised(problem: Problem, s: float) -> Problem:
+    r = np.sqrt(s)
+    return Problem.from_arrays(problem.A_star / s, problem.U_star / r, problem.U_test / r)
 
 
-def _residual(U, R):
-    D = _gram(U) - R
-    return D - D.mean(axis=0, keepdims=True)
+def _residual(U, pn: Problem):
+    return reduced_residuals(pn, U)
 
 
-def _G(U, R):
-    C = _residual(U, R)
-    return float(np.einsum("tij,tij->", C, C) / R.shape[0])
-
-
-def _G_grad(U, R):
-    T = R.shape[0]
-    return (4.0 / T) * np.einsum("tij,tjk->tik", _residual(U, R), U)
+def _G(U, pn: Problem):
+    return reduced_loss(pn, U)
 
 
 def _jacobian(U, T):
@@ -115,13 +119,13 @@ def _jacobian(U, T):
     return J.reshape(T * d * d, T * d * k) / np.sqrt(T)
 
 
-def _polish(U0, R, *, max_nfev=200):
+def _polish(U0, pn, *, max_nfev=200):
     """Levenberg–Marquardt on the residuals of ``G`` from ``U0``."""
     shape = U0.shape
     T = shape[0]
 
     def fun(x):
-        return _residual(x.reshape(shape), R).ravel() / np.sqrt(T)
+        return _residual(x.reshape(shape), pn).ravel() / np.sqrt(T)
 
     def jac(x):
         return _jacobian(x.reshape(shape), T)
@@ -129,25 +133,25 @@ def _polish(U0, R, *, max_nfev=200):
     return levenberg_marquardt(fun, jac, U0.ravel(), max_iter=max_nfev).reshape(shape)
 
 
-def _W(U, R):
+def _W(U, pn):
     """``A(U) − A* = mean_t (R*_t − U_tU_tᵀ)``."""
-    return (R - _gram(U)).mean(axis=0)
+    return A_of_U(pn, U) - pn.A_star
 
 
-def _distance_constraint(c, R):
+def _distance_constraint(c, pn):
     """``h(U) = ‖A(U) − A*‖_F − c`` and its gradient ``−(2/T) W U_t / ‖W‖`` (``W = A(U) − A*``).
 
     A norm, not its square: the gradient keeps unit size near ``W = 0``, so the penalty
     cannot stall where the constraint function is flat.
     """
-    T = R.shape[0]
+    T = pn.T
 
     def h(x, shape):
-        return float(np.linalg.norm(_W(x.reshape(shape), R))) - c
+        return float(np.linalg.norm(_W(x.reshape(shape), pn))) - c
 
     def dh(x, shape):
         U = x.reshape(shape)
-        W = _W(U, R)
+        W = _W(U, pn)
         n = max(float(np.linalg.norm(W)), 1e-300)
         return (-(2.0 / (T * n)) * np.einsum("ij,tjk->tik", W, U)).ravel()
 
@@ -163,26 +167,26 @@ def _adjugate(M):
     return sign * (Vt.T * prod) @ U.T
 
 
-def _rank_constraint(c, R, r, P, sign):
+def _rank_constraint(c, pn, r, P, sign):
     """``h(U) = det(Pᵀ W P) − sign·c^{r+1}`` with ``W = A(U) − A*`` and ``P`` a fixed d×(r+1)
     orthonormal matrix: ``det(PᵀWP) ≠ 0`` forces ``rank(W) >= r+1``. A polynomial in ``U``
     (smooth, unlike the singular-value tail); gradient
     ``−(1/T) (S + Sᵀ) U_t`` with ``S = P adj(PᵀWP)ᵀ Pᵀ``."""
-    T = R.shape[0]
+    T = pn.T
     target = sign * c ** (r + 1)
 
     def h(x, shape):
-        return float(np.linalg.det(P.T @ _W(x.reshape(shape), R) @ P)) - target
+        return float(np.linalg.det(P.T @ _W(x.reshape(shape), pn) @ P)) - target
 
     def dh(x, shape):
         U = x.reshape(shape)
-        S = P @ _adjugate(P.T @ _W(U, R) @ P).T @ P.T
+        S = P @ _adjugate(P.T @ _W(U, pn) @ P).T @ P.T
         return (-(1.0 / T) * np.einsum("ij,tjk->tik", S + S.T, U)).ravel()
 
     return h, dh
 
 
-def _constrained(U0, R, h, dh, *, mu=1e3, outer=6, max_nfev=60):
+def _constrained(U0, pn, h, dh, *, mu=1e3, outer=6, max_nfev=60):
     """``min G`` subject to ``h(U) = 0`` by the method of multipliers (shifted penalty).
 
     Each outer step minimises ``G(U) + μ (h(U) + η)²`` by Levenberg–Marquardt on the stacked
@@ -199,7 +203,7 @@ def _constrained(U0, R, h, dh, *, mu=1e3, outer=6, max_nfev=60):
     for _ in range(outer):
 
         def fun(x, eta=eta):
-            return np.append(_residual(x.reshape(shape), R).ravel() / np.sqrt(T), rmu * (h(x, shape) + eta))
+            return np.append(_residual(x.reshape(shape), pn).ravel() / np.sqrt(T), rmu * (h(x, shape) + eta))
 
         def jac(x):
             return np.vstack([_jacobian(x.reshape(shape), T), rmu * dh(x, shape)[None]])
@@ -207,7 +211,7 @@ def _constrained(U0, R, h, dh, *, mu=1e3, outer=6, max_nfev=60):
         x = levenberg_marquardt(fun, jac, x, max_iter=max_nfev)
         eta += h(x, shape)
     U = x.reshape(shape)
-    return U, _G(U, R), abs(h(x, shape))
+    return U, _G(U, pn), abs(h(x, shape))
 
 
 def search_zero_loss(
@@ -247,20 +251,20 @@ def search_zero_loss(
     distances = tuple(float(c) for c in distances)
     if any(not np.isfinite(c) or c <= 0 for c in distances):
         raise InvalidArgument(f"`distances` must be positive finite numbers; got distances={distances}.")
-    rng = as_rng(seed)
+    rng = make_rng(seed)
     t0 = time.perf_counter()
     T, d, k = problem.U_star.shape
     s = float(np.mean(np.linalg.norm(problem.R_star, axis=(1, 2))))
     if s == 0.0:
         s = 1.0
-    R = problem.R_star / s
+    pn = _normalised(problem, s)
     sig = float(np.sqrt(np.mean(problem.U_star**2))) / np.sqrt(s) or 1.0
     tol = ZERO_LOSS_RTOL
     points, runs = [], []
     mincon: dict = {}
 
     def keep(U, origin, extra=None):
-        G = _G(U, R)
+        G = _G(U, pn)
         run = {"origin": origin, "loss": G * s * s, "zero_loss": bool(G <= tol)}
         if extra:
             run.update(extra)
@@ -275,7 +279,7 @@ def search_zero_loss(
             points.append(ZeroLossPoint(A, Uo, loss, origin, float(np.linalg.norm(A - problem.A_star))))
 
     for _ in range(starts):
-        keep(_polish(sig * rng.standard_normal((T, d, k)), R), "descent")
+        keep(_polish(sig * rng.standard_normal((T, d, k)), pn), "descent")
     kinds = ["distance"] + (["rank"] if rank_search and d > 2 * k else [])
     for kind in kinds:
         for c in distances:
@@ -284,32 +288,30 @@ def search_zero_loss(
             for _ in range(adversarial_starts):
                 U0 = sig * rng.standard_normal((T, d, k))
                 if kind == "distance":
-                    h, dh = _distance_constraint(c, R)
+                    h, dh = _distance_constraint(c, pn)
                     scale_h = c
                 else:  # a random (2k+1)-dim test subspace; keep the start's sign of det
                     P = np.linalg.qr(rng.standard_normal((d, 2 * k + 1)))[0]
-                    sign = 1.0 if np.linalg.det(P.T @ _W(U0, R) @ P) >= 0 else -1.0
-                    h, dh = _rank_constraint(c, R, 2 * k, P, sign)
+                    sign = 1.0 if np.linalg.det(P.T @ _W(U0, pn) @ P) >= 0 else -1.0
+                    h, dh = _rank_constraint(c, pn, 2 * k, P, sign)
                     scale_h = c ** (2 * k + 1)
-                U, G, viol = _constrained(U0, R, h, dh, max_nfev=maxiter)
+                U, G, viol = _constrained(U0, pn, h, dh, max_nfev=maxiter)
                 # Met only if the forced quantity stands well above the rounding noise of W
                 # (which a large U inflates): ‖W‖ for the distance, σ_{2k+1}(W) for the rank.
-                noise = 64 * d * 2.2e-16 * max(1.0, float(np.max(np.linalg.norm(_gram(U), 2, axis=(1, 2)))))
-                Wf = _W(U, R)
+                noise = 64 * d * 2.2e-16 * max(1.0, float(np.max(np.linalg.norm(gram(U), 2, axis=(1, 2)))))
+                Wf = _W(U, pn)
                 forced = float(np.linalg.norm(Wf)) if kind == "distance" else \
                     float(np.linalg.svd(Wf, compute_uv=False)[2 * k])
                 met = viol <= 1e-3 * scale_h and forced >= 1e3 * noise
                 if met:
                     best = min(best, G)
-                keep(_polish(U, R), name, {"constrained_loss": G * s * s, "constraint_met": bool(met)})
+                keep(_polish(U, pn), name, {"constrained_loss": G * s * s, "constraint_met": bool(met)})
             mincon[name] = best * s * s if np.isfinite(best) else None
     return ZeroLossSearch(tuple(points), tuple(runs), s, mincon, time.perf_counter() - t0)
 
 
 def given_points(problem: Problem, points) -> tuple:
     """Validate user points ``[(A, U), ...]`` claimed to be zero-loss; loss is *not* assumed."""
-    from landscape._validation import check_A, check_U
-
     out = []
     for i, pt in enumerate(points):
         try:
