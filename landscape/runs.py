@@ -448,16 +448,22 @@ def derive_seed(seed, *parts) -> int:
     """A 63-bit integer seed for the stream ``(seed, *parts)``, via SeedSequence.
 
     Different ``parts`` give statistically independent streams; the same arguments always
-    give the same integer. ``parts`` are non-negative integers or strings (hashed).
+    give the same integer. ``seed`` and integer parts are in ``[0, 2⁶⁴)``; string parts are
+    hashed. Each value enters the entropy as a type tag and two 32-bit words after the
+    number of parts, so distinct argument lists never share an entropy pool (SeedSequence
+    alone treats ``[s]`` and ``[s, 0]`` alike).
     """
-    entropy = [_check_seed(seed)]
-    for p in parts:
-        if isinstance(p, str):
-            entropy.append(int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little"))
+    words = [len(parts)]
+    for i, p in enumerate((seed, *parts)):
+        if isinstance(p, str) and i > 0:
+            tag, v = 1, int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "little")
         else:
-            entropy.append(_check_seed(p, "part"))
-    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+            tag, v = 0, _check_seed(p, "seed" if i == 0 else "part")
+            if v >= 2**64:
+                raise InvalidArgument(f"seeds must be below 2**64; got {v}.")
+        words += [tag, v & 0xFFFFFFFF, v >> 32]
+    state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
+    return int((int(state[1]) << 32) | int(state[0])) & ((1 << 63) - 1)
 
 
 def make_rng(seed=None, *parts) -> np.random.Generator:
