@@ -5,22 +5,35 @@ conventions: MATH.md §2 and §7). Every run draws its own ground truth
 (:class:`landscape.Problem`), its data as exact second moments (so a step costs O(d³)
 whatever the number of samples), retrains a base by standard retraining (SR) and by
 Meta-LoRA (the paper's alternating gradient descent, and a fast exact solver), fine-tunes
-a LoRA adapter on the test task from one shared initialisation, and reports the
-**population** test loss beside the authors' in-sample metric.
+a LoRA adapter on the test task, and reports the **population** test loss beside the
+authors' in-sample metric. A ``convention`` (:mod:`.conventions`) selects our
+normalisation (``"ours"``, default) or the published pipeline's, step for step
+(``"paper-code"``).
 
 Quick start::
 
     from experiments.linear import sweep, Schedule
     result = sweep("k", seeds=2, schedule=Schedule.quick(), out="results/figure1")
     result.panel_table("k")
+    paper = sweep("k", seeds=2, schedule=Schedule.quick(), convention="paper-code")
 
-Modules: :mod:`.settings` (settings, schedule, panels), :mod:`.data` (second moments),
+Modules: :mod:`.conventions`, :mod:`.settings` (settings, schedule, panels), :mod:`.data` (second moments),
 :mod:`.empirical` (finite-sample objectives), :mod:`.retrain` (gradient descent, SR),
 :mod:`.fast` (exact solver), :mod:`.finetune` (LoRA fine-tuning, reduced-rank regression),
-:mod:`.metrics`, :mod:`.run` (one setting), :mod:`.sweep`, :mod:`.rate`, :mod:`.plots`.
+:mod:`.metrics`, :mod:`.run` (one setting, explicit inputs), :mod:`.sweep`, :mod:`.compare`,
+:mod:`.rate`, :mod:`.plots`.
 """
 
+from .conventions import (
+    CONVENTION_NAMES,
+    CONVENTIONS,
+    DEFAULT_CONVENTION,
+    Convention,
+    check_convention_name,
+    get_convention,
+)
 from .settings import (
+    ALL_PANELS,
     DEFAULT_SETTING,
     METHODS,
     PANEL_ORDER,
@@ -46,9 +59,21 @@ from .retrain import RetrainResult, meta_lora_gd, sr_exact, sr_gd
 from .fast import ReducedObjective, meta_lora_fast
 from .finetune import FinetuneResult, lora_gd, reduced_rank_regression
 from .metrics import authors_insample_metric, population_test_loss, rate_reference
-from .run import RECORD_FIELDS, RunRecord, SettingResult, run_setting, seed_streams
+from .run import (
+    RECORD_FIELDS,
+    STEP_KEYS,
+    Inits,
+    RunData,
+    RunInputs,
+    RunRecord,
+    SettingResult,
+    draw_inputs,
+    run_setting,
+    seed_streams,
+)
 from .rate import RateFit, fit_rate
-from .sweep import SweepResult, check_claim, load_setting, setting_path, sweep
+from .sweep import SweepResult, array_digest, check_claim, load_setting, setting_path, sweep
+from .compare import compare_sweeps
 from .plots import (
     figure_curves,
     figure_overview,
@@ -60,12 +85,20 @@ from .plots import (
 )
 
 __all__ = [
+    # conventions
+    "Convention",
+    "CONVENTIONS",
+    "CONVENTION_NAMES",
+    "DEFAULT_CONVENTION",
+    "get_convention",
+    "check_convention_name",
     # settings
     "Setting",
     "Schedule",
     "Panel",
     "PANELS",
     "PANEL_ORDER",
+    "ALL_PANELS",
     "METHODS",
     "DEFAULT_SETTING",
     "panel_settings",
@@ -103,7 +136,12 @@ __all__ = [
     # runs and sweeps
     "RunRecord",
     "RECORD_FIELDS",
+    "STEP_KEYS",
     "SettingResult",
+    "RunData",
+    "Inits",
+    "RunInputs",
+    "draw_inputs",
     "run_setting",
     "seed_streams",
     "SweepResult",
@@ -111,6 +149,8 @@ __all__ = [
     "check_claim",
     "setting_path",
     "load_setting",
+    "array_digest",
+    "compare_sweeps",
     "RateFit",
     "fit_rate",
     # figures

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from landscape._validation import as_float64, as_rng, check_float, check_int
+from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
+from landscape.runs import make_rng
 
 __all__ = ["Moments", "draw_moments", "sample_task", "moments_from_samples", "stack_moments"]
 
@@ -115,7 +116,7 @@ def sample_task(M, n: int, sigma: float, *, rng=None) -> tuple[np.ndarray, np.nd
         raise InvalidArgument(f"`M` must be a single (d, d) matrix here; got shape {M.shape}.")
     n = check_int("n", n, low=1)
     sigma = check_float("sigma", sigma, low=0.0)
-    rng = as_rng(rng)
+    rng = make_rng(rng)
     d = M.shape[0]
     X = rng.standard_normal((n, d))
     E = rng.standard_normal((n, d))
@@ -195,7 +196,7 @@ def draw_moments(
     chunk_size = check_int("chunk_size", chunk_size, low=1)
     if sampler not in _SAMPLERS:
         raise InvalidArgument(f"`sampler` must be one of {_SAMPLERS}; got sampler={sampler!r}.")
-    rng = as_rng(rng)
+    rng = make_rng(rng)
     flat = M.reshape((-1,) + M.shape[-2:])
     out = [_one_task(Mi, n, sigma, rng, sampler, chunk_size) for Mi in flat]
     Sxx, Syx, Syy = (np.stack([o[i] for o in out]).reshape(M.shape) for i in range(3))

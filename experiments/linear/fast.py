@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
-from landscape._backend import blas_threads
+from landscape.runs import blas_threads
 from .data import Moments
 from .retrain import RetrainResult, _full_grad_norm
 

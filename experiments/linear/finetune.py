@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
-from landscape._backend import blas_threads
+from landscape.runs import blas_threads
 from .data import Moments
 from .empirical import empirical_loss
 

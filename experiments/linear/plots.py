@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from landscape.runs import atomic_output
+
 from .settings import PANELS
 
 __all__ = [
@@ -91,7 +93,7 @@ def figure_panel(result, panel: str):
     fig = _figure(10, 4)
     a, b = fig.subplots(1, 2)
     plot_panel(a, result, panel, "test_loss")
-    a.set_title(f"panel {panel}: population test loss (honest)")
+    a.set_title(f"panel {panel} ({result.convention}): population test loss (honest)", fontsize=9)
     a.legend(fontsize=8)
     plot_panel(b, result, panel, "authors_insample_sum", floor=False)
     b.set_title("authors' metric (in-sample, summed over n')", fontsize=9)
@@ -116,8 +118,9 @@ def figure_overview(result):
         axes[names.index("adapters")].legend(fontsize=7)
     s = result.base
     fig.suptitle(
-        f"Population test loss after LoRA fine-tuning; base d={s.d}, T={s.T}, N={s.N}, "
-        f"n'={s.n}, k={s.k}, σ={s.sigma:g}; {len(result.seeds)} seeds, mean and min–max"
+        f"Population test loss after LoRA fine-tuning (convention {result.convention}); base "
+        f"d={s.d}, T={s.T}, N={s.N}, n'={s.n}, k={s.k}, σ={s.sigma:g}; {len(result.seeds)} seeds, "
+        "mean and min–max"
     )
     _tidy(fig, top=0.9 if rows > 1 else 0.82)
     return fig
@@ -205,9 +208,8 @@ def save_figures(result, out) -> list[str]:
 
     def save(fig, name):
         path = out / name
-        tmp = out / (name + ".tmp.png")
-        fig.savefig(tmp, dpi=110)
-        tmp.replace(path)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
         files.append(str(path))
 
     for name in result.panels:

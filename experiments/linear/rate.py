@@ -9,7 +9,8 @@ rank-``r`` adapter leaves of the base's error), so we fit both
 - the fine-tuning excess ``test_loss − ℓ_r(Â)`` (slope −1 if the rate holds),
 
 by least squares on ``log loss = a + b log n'`` over every run, and compare the constant
-``C = geometric mean over runs of excess · n'`` with ``σ² r (2d − r)``. SR cannot beat its
+``C = geometric mean over runs of excess · n'`` with ``σ² r (2d − r)`` (σ the noise standard
+deviation the data were drawn with: the setting's σ, or σ² under ``paper-code``). SR cannot beat its
 floor ``ℓ_r(Â_SR) ≈ ℓ_r(A_SR) > 0`` whatever ``n'`` is.
 """
 
@@ -106,22 +107,22 @@ def fit_rate(records, *, method: str = "Meta-LoRA", metric: str = "test_loss") -
     rows = [r for r in records if r.method == method and r.finite]
     if not rows:
         raise InvalidArgument(f"`records` has no finite runs of method={method!r}.")
-    others = {(r.d, r.T, r.N, r.k, r.sigma) for r in rows}
+    others = {(r.d, r.T, r.N, r.k, r.noise_std) for r in rows}
     if len(others) != 1:
         raise InvalidArgument(
-            f"`records` must differ only in n; got {len(others)} settings of (d, T, N, k, sigma)."
+            f"`records` must differ only in n; got {len(others)} settings of (d, T, N, k, noise std)."
         )
     ns = sorted({r.n for r in rows})
     if len(ns) < 2:
         raise InvalidArgument(f"`records` must cover at least two values of n; got n={ns}.")
-    (d, _, _, _, sigma), r0 = others.pop(), rows[0]
+    (d, _, _, _, noise), r0 = others.pop(), rows[0]
     n = np.array([r.n for r in rows], dtype=float)
     loss = np.array([getattr(r, metric) for r in rows])
     tiny = np.finfo(float).tiny
     excess = np.maximum(loss - np.array([r.adapt_floor for r in rows]), tiny)
     slope, se = _loglog(n, np.maximum(loss, tiny))
     slope_x, se_x = _loglog(n, excess)
-    ref_c = sigma**2 * r0.rank * (2 * d - r0.rank)
+    ref_c = noise**2 * r0.rank * (2 * d - r0.rank)
     constant = float(np.exp(np.mean(np.log(excess * n))))
     sr = [r for r in records if r.method == "SR" and r.finite and r.n in ns]
     return RateFit(

@@ -28,7 +28,8 @@ from numpy.typing import NDArray
 from landscape._validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
-from landscape._backend import blas_threads
+from landscape.runs import blas_threads
+
 from .data import Moments
 from .empirical import (
     meta_empirical_grad,
@@ -245,13 +246,36 @@ def meta_lora_gd(
     )
 
 
+def _check_offset(offset, batch, d):
+    if offset is None:
+        return np.zeros(batch + (d, d))
+    offset = as_float64("offset", offset)
+    if offset.shape[-2:] != (d, d):
+        raise InvalidArgument(f"`offset` must have shape (..., d, d) with d={d}; got {offset.shape}.")
+    return np.broadcast_to(offset, batch + (d, d))
+
+
 def sr_gd(
-    mom: Moments, *, steps: int = 3000, lr: float = 0.03, A0=None, record: bool = True
+    mom: Moments,
+    *,
+    steps: int = 3000,
+    lr: float = 0.03,
+    A0=None,
+    offset=None,
+    record: bool = True,
 ) -> RetrainResult:
-    """Standard retraining by gradient descent on ``A``: ``A ← A − lr · 2 (A S̄ − C̄)``.
+    """Standard retraining by gradient descent on ``A``: ``A ← A − lr · 2 ((A + O) S̄ − C̄)``.
 
     ``S̄``, ``C̄`` are the task-averaged moments (the pooled data's, for equal ``N``). The
     iterates converge to :func:`sr_exact` at rate ``max |1 − 2 lr λ(S̄)|`` per step.
+
+    Parameters
+    ----------
+    offset : (..., d, d) array, optional
+        A fixed term ``O`` in the model during the base steps (default 0). The published
+        code's SR keeps ``T`` never-trained adapters in the model, which acts as
+        ``O = (1/T) Σ_t U_tU_tᵀ`` (convention ``paper-code``); the limit is then
+        pooled least squares minus ``O``.
     """
     T, d = _check_moments(mom)
     steps = check_int("steps", steps, low=0)
@@ -259,6 +283,8 @@ def sr_gd(
     batch = mom.batch_shape[:-1]
     Sbar = mom.Sxx.mean(axis=-3)
     Cbar = mom.Syx.mean(axis=-3)
+    # (A + O) S̄ − C̄ = A S̄ − (C̄ − O S̄): the offset only shifts the target moment.
+    Cbar_eff = Cbar - _check_offset(offset, batch, d) @ Sbar
     tr_yy = np.trace(mom.Syy, axis1=-2, axis2=-1).mean(axis=-1)
     A = (
         np.zeros(batch + (d, d))
@@ -268,19 +294,23 @@ def sr_gd(
     curve = np.empty(batch + ((steps,) if record else (0,)))
     with np.errstate(all="ignore"):
         for s in range(steps):
-            G = A @ Sbar - Cbar
             if record:
-                curve[..., s] = np.einsum("...ij,...ij->...", A, G - Cbar) + tr_yy
-            A = A - (2.0 * lr) * G
+                G0 = A @ Sbar - Cbar
+                curve[..., s] = np.einsum("...ij,...ij->...", A, G0 - Cbar) + tr_yy
+            A = A - (2.0 * lr) * (A @ Sbar - Cbar_eff)
         loss = sr_empirical_loss(A, mom)
         grad_norm = np.sqrt(np.sum((2.0 * (A @ Sbar - Cbar)) ** 2, axis=(-2, -1)))
     return RetrainResult("SR", "gd", A, None, None, loss, grad_norm, curve, steps)
 
 
-def sr_exact(mom: Moments) -> RetrainResult:
-    """Standard retraining's exact answer, pooled least squares ``C̄ S̄⁻¹``."""
-    _check_moments(mom)
-    A = pooled_least_squares(mom)
+def sr_exact(mom: Moments, *, offset=None) -> RetrainResult:
+    """Standard retraining's exact answer, pooled least squares ``C̄ S̄⁻¹`` (minus ``offset``).
+
+    With ``offset`` (see :func:`sr_gd`) the limit of :func:`sr_gd` is returned:
+    ``C̄ S̄⁻¹ − O``.
+    """
+    T, d = _check_moments(mom)
+    A = pooled_least_squares(mom) - _check_offset(offset, mom.batch_shape[:-1], d)
     Sbar = mom.Sxx.mean(axis=-3)
     Cbar = mom.Syx.mean(axis=-3)
     grad_norm = np.sqrt(np.sum((2.0 * (A @ Sbar - Cbar)) ** 2, axis=(-2, -1)))

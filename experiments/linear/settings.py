@@ -10,12 +10,12 @@ plus this toolkit's extra panels (noise level, retraining-adapter symmetry, a de
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
 
 from landscape._validation import check_float, check_int
 from landscape.errors import InvalidArgument
+
+from .conventions import DEFAULT_CONVENTION, get_convention
 
 __all__ = [
     "METHODS",
@@ -25,6 +25,7 @@ __all__ = [
     "Panel",
     "PANELS",
     "PANEL_ORDER",
+    "ALL_PANELS",
     "panel_settings",
     "plan_settings",
 ]
@@ -58,6 +59,9 @@ class Setting:
         Noise **standard deviation** (the authors' code drew noise with std ``σ²``).
     methods : tuple of str
         Subset of :data:`METHODS` to run.
+    ft_steps : int or None
+        Fine-tuning step count of this setting (the ``paper-code`` convention fixes one per
+        panel); None: the schedule's, else the convention's default.
 
     Notes
     -----
@@ -73,8 +77,11 @@ class Setting:
     k: int = 1
     sigma: float = 0.1
     methods: tuple[str, ...] = ("SR", "Meta-LoRA")
+    ft_steps: int | None = None
 
     def __post_init__(self):
+        if self.ft_steps is not None:
+            object.__setattr__(self, "ft_steps", check_int("ft_steps", self.ft_steps, low=0))
         d = check_int("d", self.d, low=1)
         object.__setattr__(self, "d", d)
         object.__setattr__(self, "T", check_int("T", self.T, low=1))
@@ -110,12 +117,17 @@ class Setting:
 
     @property
     def name(self) -> str:
-        """A readable, file-name-safe identifier of the sizes and noise (methods excluded)."""
-        return f"d{self.d}_T{self.T}_N{self.N}_n{self.n}_k{self.k}_s{self.sigma:g}"
+        """A readable, file-name-safe identifier of sizes, noise and fine-tuning count."""
+        name = f"d{self.d}_T{self.T}_N{self.N}_n{self.n}_k{self.k}_s{self.sigma:g}"
+        return name if self.ft_steps is None else f"{name}_f{self.ft_steps}"
 
     def physical(self) -> tuple:
         """Sizes and noise without the methods (equal ``physical()`` means the same data)."""
         return (self.d, self.T, self.N, self.n, self.k, self.sigma)
+
+    def key(self) -> tuple:
+        """``physical()`` and the fine-tuning count: settings with equal keys run once."""
+        return self.physical() + (self.ft_steps,)
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), "methods": list(self.methods), "rank": self.rank}
@@ -148,13 +160,15 @@ class Schedule:
     sr_steps, lr_sr : int, float
         Standard retraining by gradient descent on ``A`` from 0 (the paper gives no count;
         we use as many steps as Meta-LoRA's base steps, with its base step size).
-    ft_steps, ft_tol, lr_ft : int, float, float
+    ft_steps, ft_tol, lr_ft : int or None, float, float
         Fine-tuning: gradient steps on the LoRA factors with step 0.005 as in the paper.
-        The paper does not state a count; we run until the in-sample objective falls by
-        at most ``ft_tol`` over 500 steps (convergence), at most ``ft_steps``. At the
-        defaults this stops after 1000–3000 steps at the closed-form optimum; when
-        ``T = 2`` Meta-LoRA's base leaves directions with singular values ~0.05 that GD
-        fits slowly (up to ~30000 steps). The gap to the optimum is reported per run.
+        The paper does not state a count. Under the ``ours`` convention we run until the
+        in-sample objective falls by at most ``ft_tol`` over 500 steps (convergence), at
+        most ``ft_steps`` (None: 30000). At the defaults this stops after 1000–3000 steps
+        at the closed-form optimum; when ``T = 2`` Meta-LoRA's base leaves directions with
+        singular values ~0.05 that GD fits slowly (up to ~30000 steps). The gap to the
+        optimum is reported per run. Under ``paper-code`` exactly the setting's count
+        (per panel), else ``ft_steps``, else 10000 steps run.
     ft_init_scale : float
         Fine-tuning init: both LoRA factors with entries ``N(0, ft_init_scale²)``, the same
         draw for every method of a run.
@@ -170,8 +184,11 @@ class Schedule:
 
     Notes
     -----
-    All losses are means over samples and tasks without a factor 1/2 (MATH.md §2), so the
-    gradients the step sizes multiply are ``∇_A L = (2/T) Σ_t G_t`` etc.
+    The step sizes are **nominal**: the run's convention
+    (:mod:`~experiments.linear.conventions`) says which loss they multiply. Under ``ours``
+    all losses are means over samples and tasks without a factor 1/2 (MATH.md §2), so the
+    gradients the step sizes multiply are ``∇_A L = (2/T) Σ_t G_t`` etc.; ``paper-code``
+    rescales them to the published pipeline's effective steps.
     """
 
     rounds: int = 3000
@@ -181,7 +198,7 @@ class Schedule:
     init_scale: float = 0.1
     sr_steps: int = 3000
     lr_sr: float = 0.03
-    ft_steps: int = 30000
+    ft_steps: int | None = None
     ft_tol: float = 1e-12
     lr_ft: float = 0.005
     ft_init_scale: float = 0.1
@@ -190,8 +207,10 @@ class Schedule:
     sampler: str = "wishart"
 
     def __post_init__(self):
-        for name in ("rounds", "u_steps", "sr_steps", "ft_steps"):
+        for name in ("rounds", "u_steps", "sr_steps"):
             object.__setattr__(self, name, check_int(name, getattr(self, name), low=0))
+        if self.ft_steps is not None:
+            object.__setattr__(self, "ft_steps", check_int("ft_steps", self.ft_steps, low=0))
         object.__setattr__(self, "ft_tol", check_float("ft_tol", self.ft_tol, low=0.0))
         for name in ("lr_U", "lr_A", "lr_sr", "lr_ft"):
             object.__setattr__(self, name, check_float(name, getattr(self, name), positive=True))
@@ -226,10 +245,9 @@ class Schedule:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in obj.items() if k in fields})
 
-    def digest(self) -> str:
-        """A short hash of every field (part of the file names of saved settings)."""
-        blob = json.dumps(self.to_json(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:10]
+    def nominal_steps(self) -> dict:
+        """The four nominal step sizes (``lr_U``, ``lr_A``, ``lr_sr``, ``lr_ft``)."""
+        return {"lr_U": self.lr_U, "lr_A": self.lr_A, "lr_sr": self.lr_sr, "lr_ft": self.lr_ft}
 
 
 @dataclass(frozen=True)
@@ -244,16 +262,18 @@ class Panel:
     log_x: bool = False
 
 
-#: Figure 1's panels (d, T, N, n, k) plus noise, adapter symmetry and a denser n' grid.
+#: Figure 1's panels (d, T, N, n, k) plus noise, adapter symmetry, a denser n' grid, and
+#: ``base`` (the base setting alone: for explicit problems and data).
 PANELS: dict[str, Panel] = {
     p.name: p
     for p in (
+        Panel("base", "n", (), "the base setting alone"),
         Panel("d", "d", (5, 10, 20), "dimension d"),
         Panel("T", "T", (2, 3, 5), "retraining tasks T"),
         Panel("N", "N", (100, 1000, 10000), "retraining samples per task N", log_x=True),
         Panel("n", "n", (100, 1000, 10000), "fine-tuning samples n'", log_x=True),
         Panel("k", "k", (1, 2, 3), "adapter rank k"),
-        Panel("noise", "sigma", (0.01, 0.03, 0.1, 0.3, 1.0), "noise std σ", log_x=True),
+        Panel("noise", "sigma", (0.01, 0.03, 0.1, 0.3, 1.0), "noise σ (std σ; paper-code: σ²)", log_x=True),
         Panel(
             "adapters",
             "T",
@@ -265,6 +285,8 @@ PANELS: dict[str, Panel] = {
     )
 }
 PANEL_ORDER = tuple(PANELS)
+#: What ``"all"`` expands to: every panel but ``base`` (which every other panel contains).
+ALL_PANELS = tuple(p for p in PANEL_ORDER if p != "base")
 
 
 def _check_panels(panels) -> tuple[str, ...]:
@@ -274,7 +296,7 @@ def _check_panels(panels) -> tuple[str, ...]:
     names = []
     for p in panels:
         if p == "all":
-            names.extend(PANEL_ORDER)
+            names.extend(ALL_PANELS)
         elif p in PANELS:
             names.append(p)
         else:
@@ -286,27 +308,39 @@ def _check_panels(panels) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def panel_settings(panel: str, base: Setting = DEFAULT_SETTING) -> list[Setting]:
-    """The settings of one panel: ``base`` with the panel's field set to each value."""
+def panel_settings(
+    panel: str, base: Setting = DEFAULT_SETTING, convention=DEFAULT_CONVENTION
+) -> list[Setting]:
+    """The settings of one panel: ``base`` with the panel's field set to each value.
+
+    The convention may fix the fine-tuning step count per panel (``paper-code``); a count
+    already set on ``base`` wins.
+    """
     if panel not in PANELS:
         raise InvalidArgument(f"`panel` must be one of {PANEL_ORDER}; got panel={panel!r}.")
     p = PANELS[panel]
-    return [base.replace(**{p.field: v, "methods": p.methods}) for v in p.values]
+    ft = base.ft_steps if base.ft_steps is not None else get_convention(convention).ft_steps_for(panel)
+    if not p.values:  # the base setting alone
+        return [base.replace(methods=p.methods, ft_steps=ft)]
+    return [base.replace(**{p.field: v, "methods": p.methods, "ft_steps": ft}) for v in p.values]
 
 
-def plan_settings(panels, base: Setting = DEFAULT_SETTING) -> tuple[tuple[Setting, ...], dict]:
+def plan_settings(
+    panels, base: Setting = DEFAULT_SETTING, convention=DEFAULT_CONVENTION
+) -> tuple[tuple[Setting, ...], dict]:
     """Unique settings for ``panels`` and, per panel, the indices of its settings.
 
-    Settings with the same sizes and noise are merged (their method lists united), so the
-    default setting, which appears in most panels, runs once.
+    Settings with the same sizes, noise and fine-tuning count are merged (their method
+    lists united), so the default setting, which appears in most panels, runs once (under
+    ``paper-code`` once per distinct fine-tuning count).
     """
     names = _check_panels(panels)
     merged: dict[tuple, Setting] = {}
     index: dict[str, list[tuple]] = {}
     for name in names:
         keys = []
-        for s in panel_settings(name, base):
-            key = s.physical()
+        for s in panel_settings(name, base, convention):
+            key = s.key()
             if key in merged:
                 united = tuple(dict.fromkeys(merged[key].methods + s.methods))
                 merged[key] = merged[key].replace(methods=united)

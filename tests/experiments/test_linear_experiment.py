@@ -130,8 +130,9 @@ def test_sweep_saves_each_setting_and_resumes_after_an_interruption(tmp_path):
             "k", seeds=2, schedule=sc, base=base, out=out, progress=False, on_setting_done=interrupt
         )
     saved = sorted((out / "settings").glob("*.json"))
-    assert saved == [done[0]] and not list(out.rglob("*.tmp"))
+    assert saved == [done[0]] and not list(out.rglob("*.tmp*"))
     assert load_setting(saved[0]).seeds == (0, 1)
+    assert json.loads((out / "manifest.json").read_text())["complete"] is False
 
     resumed = sweep("k", seeds=2, schedule=sc, base=base, out=out, progress=False, figures=False)
     assert (resumed.resumed, resumed.computed) == (1, 2)
@@ -143,26 +144,45 @@ def test_sweep_saves_each_setting_and_resumes_after_an_interruption(tmp_path):
     assert len(rows) == 1 + 3 * 2 * 2  # header + settings × seeds × methods
     summary = json.loads((out / "summary.json").read_text())
     assert summary["resumed"] == 1 and summary["claim"]["holds"] is True
+    assert json.loads((out / "manifest.json").read_text())["complete"] is True
 
-    # Everything saved is reused; a damaged file is recomputed; another schedule is not mixed in.
+    # Everything saved is reused; a damaged record or array file is recomputed.
     again = sweep("k", seeds=2, schedule=sc, base=base, out=out, progress=False, figures=False)
     assert (again.resumed, again.computed) == (3, 0)
     saved[0].write_text("{not json")
+    npz = sorted((out / "settings").glob("*.npz"))[1]
+    npz.write_bytes(npz.read_bytes()[:-7] + b"garbage")
     repaired = sweep("k", seeds=2, schedule=sc, base=base, out=out, progress=False, figures=False)
-    assert (repaired.resumed, repaired.computed) == (2, 1)
-    other = sweep(
-        "k",
-        seeds=2,
-        schedule=sc.replace(rounds=61),
-        base=base,
-        out=out,
-        progress=False,
-        figures=False,
-    )
-    assert other.resumed == 0
-    assert setting_path(out, base, (0, 1), sc) != setting_path(
-        out, base, (0, 1), sc.replace(rounds=61)
-    )
+    assert (repaired.resumed, repaired.computed) == (1, 2)
+    assert setting_path(out, base.replace(k=2)).is_file()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"convention": "paper-code"},
+        {"schedule": "rounds"},
+        {"schedule": "lr_U"},
+        {"step_sizes": {"lr_ft": 0.004}},
+        {"seeds": 3},
+    ],
+)
+def test_records_made_with_other_settings_are_never_reused(tmp_path, change):
+    base, sc = _tiny()
+    kw = dict(seeds=2, schedule=sc, base=base, out=tmp_path, progress=False, figures=False)
+    first = sweep("n", **kw)
+    assert first.computed == 3
+    if "schedule" in change:
+        field = change["schedule"]
+        change = {"schedule": sc.replace(**{field: getattr(sc, field) * 2})}
+    other = sweep("n", **{**kw, **change})
+    assert (other.resumed, other.computed) == (0, 3)
+    if "convention" not in change:  # (paper-code's settings are named by their fine-tuning count)
+        assert other.stale >= 3
+    # Back to the first settings: records overwritten meanwhile are recomputed (never
+    # mixed), and the numbers are the first run's again.
+    back = sweep("n", **kw)
+    assert [r.to_json() for r in back.records] == [r.to_json() for r in first.records]
 
 
 def test_parallel_sweep_matches_the_sequential_one(tmp_path):
@@ -183,7 +203,7 @@ def test_parallel_sweep_matches_the_sequential_one(tmp_path):
 def test_plan_merges_shared_settings_and_methods():
     settings, index = plan_settings("all")
     names = [s.name for s in settings]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 18 and "base" not in index
     default = settings[index["n"][0]]
     assert default.physical() == Setting().physical()
     assert "Meta-LoRA-asym" in default.methods  # shared with the adapters panel
