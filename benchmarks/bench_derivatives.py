@@ -39,7 +39,6 @@ are recorded in the JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -50,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 import landscape as ls
+from landscape.runs import atomic_write_json, make_rng
 
 FULL_SIZES = [(10, 2, 3), (20, 2, 5), (50, 2, 5)]
 QUICK_SIZES = [(5, 1, 2), (10, 2, 3)]
@@ -59,7 +59,8 @@ QUICK_EIG_SIZE = (40, 2, 4)
 
 def _time(fn, *, budget: float, repeats: int) -> float:
     """Median over ``repeats`` of the mean seconds per call, with calls per repeat chosen so
-    that one repeat takes about ``budget / repeats`` seconds (at least one call)."""
+    that one repeat takes about ``budget / repeats`` seconds (at least one call).
+    """
     t0 = time.perf_counter()
     fn()  # warm-up (also triggers any lazy initialisation)
     once = max(time.perf_counter() - t0, 1e-7)
@@ -123,7 +124,7 @@ def bench_derivatives(sizes, *, budget: float, repeats: int, seed: int = 0):
     rows = []
     for d, k, T in sizes:
         problem = ls.Problem.random(d, k, T, seed=seed)
-        rng = np.random.default_rng(seed + 1)
+        rng = make_rng(seed, "points")
         A = rng.standard_normal((d, d))
         U = rng.standard_normal((T, d, k))
         dA = rng.standard_normal((d, d))
@@ -180,7 +181,7 @@ def bench_derivatives(sizes, *, budget: float, repeats: int, seed: int = 0):
 def bench_min_eig(size, *, seed: int = 0):
     d, k, T = size
     problem = ls.Problem.random(d, k, T, seed=seed)
-    rng = np.random.default_rng(seed + 1)
+    rng = make_rng(seed, "points")
     R = np.array(problem.R_star)
     closed_U0 = -(4.0 / T) * max(np.linalg.eigvalsh(Rt - R.mean(axis=0))[-1] for Rt in R)
     points = [
@@ -304,9 +305,7 @@ def main(argv=None) -> int:
         "targets": targets,
         "total_seconds": time.perf_counter() - t0,
     }
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, out)
+    atomic_write_json(out, payload, indent=2)
     print(f"\nwrote {out}")
     return 0
 

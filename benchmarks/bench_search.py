@@ -27,7 +27,6 @@ rated per start; the batched methods run all starts (``find_sosp``: the median o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -41,7 +40,7 @@ import scipy.optimize
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from landscape import Problem, reduced_hessian  # noqa: E402
-from landscape._backend import blas_threads  # noqa: E402
+from landscape.runs import atomic_write_json, blas_threads  # noqa: E402
 from landscape.multistart import problem_scale, random_starts  # noqa: E402
 from landscape.roots import find_roots  # noqa: E402
 from landscape.sosp import find_sosp  # noqa: E402
@@ -187,9 +186,7 @@ def main(argv=None):
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1))
-    os.replace(tmp, out)
+    atomic_write_json(out, doc, indent=1)
     print(f"wrote {out}")
     return 0
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import numbers
+import tokenize
+import zipfile
+from pathlib import Path
 
 import numpy as np
 
@@ -66,13 +70,146 @@ def check_U(problem, U, name: str = "U") -> np.ndarray:
 
 
 def as_rng(seed) -> np.random.Generator:
-    """``None``, an int or a Generator → a Generator (library code never seeds globally)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+    """``None``, an int or a Generator → a Generator (library code never seeds globally).
+
+    The same scheme as :func:`landscape.runs.make_rng` (an int seeds ``default_rng``
+    directly); only the message names the argument the public functions document.
+    """
+    from .runs import make_rng
+
+    if isinstance(seed, (bool, np.bool_)) or not (
+        seed is None or isinstance(seed, (np.random.Generator, numbers.Integral))
+    ) or (isinstance(seed, numbers.Integral) and seed < 0):
         raise InvalidArgument(
             f"`seed` must be None, a non-negative integer or a numpy Generator; got seed={seed!r}."
         )
-    return np.random.default_rng(int(seed))
+    return make_rng(seed)
+
+
+# -- untrusted files ---------------------------------------------------------------------
+#: Deepest array nesting a data file may have (arrays here are at most 4-D).
+MAX_ARRAY_DEPTH = 8
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, *, where: str):
+    """Strict JSON: duplicate keys, too deep nesting and malformed text are input errors.
+
+    Raises :class:`InvalidArgument` naming ``where`` (a file, or a flag) instead of the
+    ``RecursionError`` / ``JSONDecodeError`` / silently-kept-last-duplicate of :mod:`json`.
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise InvalidArgument(f"{where}: duplicate key {exc.args[0]!r} in a JSON object.") from None
+    except RecursionError:
+        raise InvalidArgument(f"{where}: JSON nested too deeply.") from None
+    except ValueError as exc:  # JSONDecodeError, and ints too long to convert
+        raise InvalidArgument(f"{where}: not valid JSON ({_first_line(exc)}).") from None
+
+
+def read_json(path, *, what: str = "JSON file", arg: str = "path"):
+    """Read an untrusted JSON file strictly (:func:`parse_json`); errors are one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgument(f"`{arg}` must be an existing {what}; got {str(path)!r}.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{path}: not a {what} (not UTF-8 text).") from None
+    except OSError as exc:
+        raise InvalidArgument(f"{path}: cannot read ({exc.strerror or exc}).") from None
+    return parse_json(text, where=str(path))
+
+
+def hex_float(x, *, where: str = "file") -> float:
+    """A binary64 from a ``float.hex`` string or a JSON number (never a bool or other type).
+
+    ``"0x1p+1024"`` (overflows binary64) and garbage are :class:`InvalidArgument`.
+    """
+    if isinstance(x, str):
+        try:
+            return float.fromhex(x)
+        except OverflowError:
+            raise InvalidArgument(f"{where}: {x[:40]!r} overflows a float64.") from None
+        except ValueError:
+            raise InvalidArgument(f"{where}: {x[:40]!r} is not a hex float.") from None
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        try:
+            return float(x)
+        except OverflowError:
+            raise InvalidArgument(f"{where}: an integer too large for a float64.") from None
+    raise InvalidArgument(f"{where}: expected a number or a hex-float string; got {_short(x)}.")
+
+
+def nested_floats(obj, *, where: str = "file") -> np.ndarray:
+    """A float64 array from nested lists of numbers / hex strings (depth and shape checked)."""
+
+    def conv(x, depth):
+        if isinstance(x, list):
+            if depth >= MAX_ARRAY_DEPTH:
+                raise InvalidArgument(f"{where}: arrays nested deeper than {MAX_ARRAY_DEPTH} levels.")
+            return [conv(y, depth + 1) for y in x]
+        return hex_float(x, where=where)
+
+    values = conv(obj, 0)
+    try:
+        return np.array(values, dtype=np.float64)
+    except ValueError:
+        raise InvalidArgument(f"{where}: a ragged array (rows of different lengths).") from None
+
+
+#: What numpy raises on a malformed ``.npy``/``.npz`` (a forged header reaches the
+#: tokenizer and ``ast.literal_eval``).
+NPY_ERRORS = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+              NotImplementedError, KeyError)
+
+
+def load_npy(path, *, what: str = "array file") -> np.ndarray:
+    """One array from an untrusted ``.npy`` file (no pickles; empty/garbage files refused)."""
+    path = Path(path)
+    fmt = np.lib.format
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) == b"PK":
+                raise InvalidArgument(f"{path}: not a {what} (an .npz archive, expected one .npy array).")
+            fh.seek(0)
+            version = fmt.read_magic(fh)
+            read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            if dtype.hasobject:
+                raise InvalidArgument(f"{path}: not a {what} (object arrays are never loaded).")
+            # The header's shape must match the bytes present: a forged header cannot make
+            # us allocate more than the file holds.
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            have = path.stat().st_size - fh.tell()
+            if need > have:
+                raise InvalidArgument(f"{path}: not a valid {what} (truncated: {have} of {need} bytes).")
+            fh.seek(0)
+            return np.load(fh, allow_pickle=False)
+    except InvalidArgument:
+        raise
+    except NPY_ERRORS as exc:
+        raise InvalidArgument(f"{path}: not a valid {what} ({_first_line(exc)}).") from None
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _short(x) -> str:
+    r = repr(x)
+    return r if len(r) <= 40 else r[:37] + "..."

@@ -1,4 +1,4 @@
-"""The ground truth of a Meta-LoRA instance (MATH.md §1).
+"""The ground truth of a Meta-LoRA instance (docs/math.md §1).
 
 A :class:`Problem` holds the shared base ``A_star`` (d, d), the retraining tasks' adapter
 factors ``U_star`` (T, d, k) and the test task's factor ``U_test`` (d, k). Task ``t`` has
@@ -9,18 +9,17 @@ factors ``U_star`` (T, d, k) and the test task's factor ``U_test`` (d, k). Task 
 from __future__ import annotations
 
 import json
-import os
-import zipfile
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float64, as_rng, check_float, check_int
-from .errors import InvalidArgument
+from ._validation import NPY_ERRORS, as_float64, as_rng, check_float, check_int, nested_floats, read_json
+from .errors import InvalidArgument, Undecided
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "check_scale", "scale_problem", "problem_nbytes", "SCALE_LIMITS", "RELATIVE_SCALE_LIMIT"]
 
 _FORMAT = "metalora.problem/1"
 
@@ -38,17 +37,20 @@ def _hex_list(arr: np.ndarray):
     return [_hex_list(a) for a in arr]
 
 
-def _from_hex(obj) -> np.ndarray:
-    def conv(x):
-        if isinstance(x, list):
-            return [conv(y) for y in x]
-        if isinstance(x, str):
-            return float.fromhex(x)
-        if isinstance(x, (int, float)) and not isinstance(x, bool):
-            return float(x)
-        raise InvalidArgument(f"problem file: expected hex-float strings, got {x!r}.")
+#: Problems with more numbers than this print their sizes only (the repr would be huge).
+_REPR_MAX_NUMBERS = 2000
 
-    return np.array(conv(obj), dtype=np.float64)
+
+def _float_text(arr: np.ndarray) -> str:
+    """Nested lists in ``repr(float)`` text, which round-trips every binary64 exactly."""
+    if arr.ndim == 0:
+        return repr(float(arr))
+    return "[" + ", ".join(_float_text(a) for a in arr) + "]"
+
+
+def _from_hex(obj, where: str = "problem file") -> np.ndarray:
+    """Nested lists of hex-float strings (or numbers) -> float64 array; bad input is exit 2."""
+    return nested_floats(obj, where=where)
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +73,8 @@ class Problem:
     U_star: NDArray[np.float64]
     U_test: NDArray[np.float64]
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
+    # The constructor call that drew this instance (set by `random`/`with_tasks`), or None.
+    _recipe: str | None = field(default=None, init=False, repr=False, compare=False)
 
     # -- construction -----------------------------------------------------------------
     def __post_init__(self):
@@ -139,7 +143,19 @@ class Problem:
         A = (B + B.T) / 2 if symmetric_base else B
         U = rng.standard_normal((T, d, k))
         Ut = rng.standard_normal((d, k))
-        return cls(base_scale * A, adapter_scale * U, adapter_scale * Ut)
+        problem = cls(base_scale * A, adapter_scale * U, adapter_scale * Ut)
+        if isinstance(seed, numbers.Integral):  # an int seed rebuilds it; a Generator does not
+            extra = "".join(
+                f", {name}={value!r}"
+                for name, value, default in (
+                    ("base_scale", base_scale, 1.0),
+                    ("adapter_scale", adapter_scale, 1.0),
+                    ("symmetric_base", bool(symmetric_base), True),
+                )
+                if value != default
+            )
+            object.__setattr__(problem, "_recipe", f"Problem.random({d}, {k}, {T}, seed={int(seed)}{extra})")
+        return problem
 
     # -- sizes and derived quantities -------------------------------------------------
     @property
@@ -183,10 +199,30 @@ class Problem:
     def with_tasks(self, T: int) -> "Problem":
         """The sub-problem with the first ``T`` retraining tasks (same base and test task)."""
         T = check_int("T", T, low=1, high=self.T)
-        return Problem(self.A_star, self.U_star[:T], self.U_test)
+        sub = Problem(self.A_star, self.U_star[:T], self.U_test)
+        if self._recipe is not None:
+            object.__setattr__(sub, "_recipe", f"{self._recipe}.with_tasks({T})")
+        return sub
 
     def __repr__(self) -> str:
-        return f"Problem(d={self.d}, k={self.k}, T={self.T})"
+        """A constructor call that rebuilds this problem bit for bit.
+
+        ``Problem.random(d, k, T, seed=...)`` when it was drawn with an integer seed, else
+        ``Problem.from_arrays(...)`` with every entry as Python's shortest round-trip float
+        text (exact for binary64); above ``_REPR_MAX_NUMBERS`` numbers only the sizes.
+        """
+        if self._recipe is not None:
+            return self._recipe
+        if self.A_star.size + self.U_star.size + self.U_test.size > _REPR_MAX_NUMBERS:
+            return f"<Problem d={self.d}, k={self.k}, T={self.T} ({_REPR_MAX_NUMBERS}+ numbers; save() it to rebuild it exactly)>"
+        arrays = ", ".join(
+            f"{name}={_float_text(getattr(self, name))}" for name in ("A_star", "U_star", "U_test")
+        )
+        return f"Problem.from_arrays({arrays})"
+
+    def _repr_pretty_(self, printer, cycle) -> None:
+        # IPython and hypothesis would otherwise print the dataclass fields (caches included).
+        printer.text(repr(self))
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Problem):
@@ -212,16 +248,20 @@ class Problem:
 
     @classmethod
     def from_json(cls, obj: dict) -> "Problem":
+        """Inverse of :meth:`to_json`; every field's type is checked (untrusted input)."""
         if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
             raise InvalidArgument(
                 f"not a metalora problem: expected a JSON object with format={_FORMAT!r}."
             )
-        try:
-            arrays = [_from_hex(obj[key]) for key in ("A_star", "U_star", "U_test")]
-        except KeyError as exc:
-            raise InvalidArgument(f"problem file: missing field {exc.args[0]!r}.") from None
-        except ValueError as exc:
-            raise InvalidArgument(f"problem file: malformed array ({exc}).") from None
+        missing = [key for key in ("A_star", "U_star", "U_test") if key not in obj]
+        if missing:
+            raise InvalidArgument(f"problem file: missing field {missing[0]!r}.")
+        arrays = [_from_hex(obj[key], f"problem file: `{key}`") for key in ("A_star", "U_star", "U_test")]
+        for key in ("d", "k", "T"):
+            if key in obj and (isinstance(obj[key], bool) or not isinstance(obj[key], int)):
+                raise InvalidArgument(
+                    f"problem file: field {key!r} must be an integer; got {key}={obj[key]!r}."
+                )
         problem = cls(*arrays)
         for key in ("d", "k", "T"):
             if key in obj and obj[key] != getattr(problem, key):
@@ -233,16 +273,16 @@ class Problem:
 
     def save(self, path) -> Path:
         """Write to ``path`` (``.json``: exact hex floats; ``.npz``: numpy arrays), atomically."""
+        from .runs import atomic_output, atomic_write_text
+
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         if path.suffix == ".json":
-            tmp.write_text(json.dumps(self.to_json()))
+            atomic_write_text(path, json.dumps(self.to_json()))
         elif path.suffix == ".npz":
-            with open(tmp, "wb") as fh:
+            with atomic_output(path) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, A_star=self.A_star, U_star=self.U_star, U_test=self.U_test)
         else:
             raise InvalidArgument(f"`path` must end in .json or .npz; got path={str(path)!r}.")
-        os.replace(tmp, path)
         return path
 
     @classmethod
@@ -260,17 +300,95 @@ class Problem:
                     missing = {"A_star", "U_star", "U_test"} - set(data.files)
                     if missing:
                         raise InvalidArgument(f"{path}: missing arrays {sorted(missing)}.")
+                    # Member sizes come from the zip directory: refuse a forged or bomb
+                    # archive before decompressing it.
+                    size = sum(info.file_size for info in data.zip.infolist())
+                    if size > _MAX_FILE_BYTES:
+                        raise InvalidArgument(f"{path}: arrays of {size} bytes; a problem file is at most "
+                                              f"{_MAX_FILE_BYTES} bytes.")
                     arrays = [data[key] for key in ("A_star", "U_star", "U_test")]
             except InvalidArgument:
                 raise
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            except NPY_ERRORS as exc:
                 # Not a zip, truncated, or object (pickled) arrays, which are never loaded.
-                raise InvalidArgument(f"{path}: not a valid problem .npz file ({exc}).") from None
+                msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+                raise InvalidArgument(f"{path}: not a valid problem .npz file ({msg}).") from None
             return cls(*arrays)
-        try:
-            obj = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidArgument(f"{path}: not valid JSON ({exc}).") from None
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise InvalidArgument(f"{path}: {path.stat().st_size} bytes; a problem file is at most "
+                                  f"{_MAX_FILE_BYTES} bytes.")
+        obj = read_json(path, what="problem file (.json or .npz)", arg="--problem")
         if isinstance(obj, dict) and "problem" in obj and "format" not in obj:
             obj = obj["problem"]  # a results file that embeds its problem
         return cls.from_json(obj)
+
+
+#: Largest problem file read (bytes).
+_MAX_FILE_BYTES = 2**31
+
+
+# -- numerical scale -------------------------------------------------------------------
+#: Range of the matrix scale ``s = max(max|A*|, max|U|²)`` (U: U*, U_test and any point)
+#: in which float64 arithmetic on an instance is meaningful: ``G`` and its derivatives
+#: form products of up to four entries, so ``s > 1e100`` overflows (or, through
+#: cancellation, loses every digit) and ``0 < s < 1e-100`` underflows to zero.
+SCALE_LIMITS = (1e-100, 1e100)
+
+#: Largest ``‖A*‖_F / ρ`` (``ρ = (1/T) Σ_t ‖R*_t‖_F``): beyond it the task perturbations
+#: ``R*_t`` sit below ``1e-8`` of ``A*``, so ``M*_t − A*`` (which every claim about the
+#: adapters measures) keeps fewer than half of float64's digits and a tolerance check on
+#: it would judge rounding, not the claim.
+RELATIVE_SCALE_LIMIT = 1e8
+
+
+def scale_problem(problem: "Problem", *points) -> str | None:
+    """Why float64 results on ``problem`` (and on ``points``, adapters ``U``) would be
+    numerically meaningless, or None when they are not.
+
+    See :data:`SCALE_LIMITS` (absolute range) and :data:`RELATIVE_SCALE_LIMIT` (``A*``
+    against the task perturbations).
+    """
+    a = float(np.max(np.abs(problem.A_star)))
+    u = max(float(np.max(np.abs(problem.U_star))), float(np.max(np.abs(problem.U_test))))
+    for U in points:
+        U = np.asarray(U, dtype=np.float64)
+        if U.size:
+            u = max(u, float(np.max(np.abs(U))))
+    if not (np.isfinite(a) and np.isfinite(u)):
+        return "the instance has non-finite entries"
+    lo, hi = SCALE_LIMITS
+    scale = max(a, u * u) if u < 1e150 else float("inf")
+    if scale > hi:
+        return (f"badly scaled: entries up to {max(a, u):.3g} make products above {hi:.0e}, where float64 "
+                f"overflows or cancels every digit; rescale the instance")
+    if 0 < scale < lo:
+        return (f"badly scaled: entries at most {max(a, u):.3g} make products below {lo:.0e}, which "
+                f"underflow to zero in float64; rescale the instance")
+    frob_A = float(np.linalg.norm(problem.A_star))
+    rho = float(np.mean(np.linalg.norm(problem.R_star, axis=(1, 2))))
+    if rho > 0 and frob_A > RELATIVE_SCALE_LIMIT * rho:
+        return (f"badly scaled: ‖A*‖_F = {frob_A:.3g} is {frob_A / rho:.2g} times the task size "
+                f"ρ = {rho:.3g}; above {RELATIVE_SCALE_LIMIT:.0e} the R*_t are lost in A*'s rounding")
+    return None
+
+
+def check_scale(problem: "Problem", *points) -> None:
+    """Raise :class:`~landscape.errors.Undecided` (exit code 3) with the reason when
+    :func:`scale_problem` finds the instance numerically meaningless.
+
+    Examples
+    --------
+    >>> check_scale(Problem.random(3, 1, 2, seed=0))     # well scaled: returns None
+    >>> check_scale(Problem.random(3, 1, 2, seed=0, base_scale=1e200))
+    Traceback (most recent call last):
+    ...
+    landscape.errors.Undecided: badly scaled: ...
+    """
+    why = scale_problem(problem, *points)
+    if why is not None:
+        raise Undecided(why)
+
+
+def problem_nbytes(d: int, k: int, T: int) -> float:
+    """Bytes a :class:`Problem` of these sizes holds (its arrays and the cached ``R*``, ``M*``)."""
+    return 8.0 * (d * d * (2 + 2 * T) + (T + 1) * d * k)

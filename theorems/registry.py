@@ -88,4 +88,7 @@ def check(claim_id: str, problem: Problem, **options) -> ClaimResult:
         raise InvalidArgument(
             f"unknown option(s) {unknown} for claim {claim_id!r}; allowed: {', '.join(allowed)}."
         )
+    from landscape.problem import check_scale
+
+    check_scale(problem)  # numerically meaningless input: Undecided (exit 3), never a verdict
     return claim.check(problem, **options)

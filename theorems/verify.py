@@ -11,7 +11,8 @@ Each claim has *claim* instances (inside its hypothesis: they decide ``holds``) 
 *contrast* instances (deliberately outside it, e.g. ``T = 2`` for exact recovery or
 ``Tk > d`` for Thm 3.1): those report ``assumption-not-met`` with what was measured —
 the contrast the paper draws. Random instances are ``Problem.random(d, k, T,
-seed=1_000_000·seed + 10_000·d + 100·k + T)`` (:func:`problem_seed`), so ``--seed`` moves
+seed=derive_seed(seed, "verify", d, k, T))`` (:func:`problem_seed`, the one seed scheme of
+:mod:`landscape.runs`), so ``--seed`` moves
 every random instance and claims run on the same sizes share one problem (and one search).
 Three instances are fixed by design: the exact ``d = 2`` hyperbola example
 (``u*_1 = e_1, u*_2 = e_2``) and the two plain random instances of ``SPURIOUS_INSTANCES``,
@@ -38,13 +39,13 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from landscape._validation import check_int
 from landscape.errors import InvalidArgument
 from landscape.problem import Problem
+from landscape.runs import atomic_write_text, check_output_dir, derive_seed
 
 from ._claim import assemble
 from .registry import CLAIMS, get_claim
@@ -154,18 +155,22 @@ def default_instances(profile: str = "quick") -> tuple[Instance, ...]:
 
 
 def problem_seed(inst: Instance, seed: int) -> int:
-    """Seed of an instance's problem: ``1_000_000·seed + 10_000·d + 100·k + T`` for random
+    """Seed of an instance's problem: ``derive_seed(seed, "verify", d, k, T)`` for random
     instances (so every claim run on the same sizes sees the same problem and shares its
-    searches), ``problem_seed`` for fixed ones."""
+    searches), ``problem_seed`` for fixed ones.
+    """
     if inst.construction == "fixed":
         return inst.problem_seed
-    return 1_000_000 * seed + 10_000 * inst.d + 100 * inst.k + inst.T
+    return derive_seed(seed, "verify", inst.d, inst.k, inst.T)
 
 
 def check_seed(inst: Instance, seed: int) -> int:
-    """Seed of the check's own randomness (starts, samples): moves with ``seed`` always."""
-    ps = problem_seed(inst, seed)
-    return ps if inst.construction in ("random", "hyperbola") else 1_000_000 * seed + ps
+    """Seed of the check's own randomness (starts, samples).
+
+    It moves with ``seed`` always and is shared by the claims run on one problem (they
+    share its searches).
+    """
+    return derive_seed(seed, "verify-check", inst.d, inst.k, inst.T, problem_seed(inst, seed))
 
 
 def _build(inst: Instance, seed: int) -> tuple[Problem, int]:
@@ -262,8 +267,7 @@ class VerifyReport:
 
     def write(self, out_dir) -> dict:
         """Write ``verify.json``, ``verify.timings.json`` and ``verify.md`` atomically."""
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = check_output_dir(out_dir, arg="out")
         files = {
             "verify.json": json.dumps(self.to_json(), indent=1, ensure_ascii=False) + "\n",
             "verify.timings.json": json.dumps(jsonable(self.timings_json()), indent=1) + "\n",
@@ -271,11 +275,7 @@ class VerifyReport:
         }
         paths = {}
         for name, text in files.items():
-            path = out_dir / name
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-            paths[name] = path
+            paths[name] = atomic_write_text(out_dir / name, text)
         return paths
 
 
@@ -320,6 +320,8 @@ def verify(
     """
     insts = default_instances(profile)
     seed = check_int("seed", seed, low=0)
+    if out is not None:
+        out = check_output_dir(out, arg="out")  # before computing: a bad path fails at once
     ids = list(CLAIMS) if claims is None else [get_claim(c).id for c in claims]
     if not ids:
         raise InvalidArgument("`claims` must name at least one claim; got an empty list.")

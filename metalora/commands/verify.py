@@ -33,10 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from landscape.errors import InvalidArgument
+    from landscape.runs import check_output_dir
     from theorems.verify import verify
 
     if args.seed < 0:
         raise InvalidArgument(f"`--seed` must be a non-negative integer; got --seed={args.seed}.")
+    check_output_dir(args.out, arg="--out")  # before any claim runs: a bad path fails in no time
     claims = None
     if args.claims is not None:
         claims = [c.strip() for c in args.claims.split(",") if c.strip()]

@@ -71,7 +71,7 @@ def problem_file(tmp_path):
 
 def test_check_holds_exit_0_and_json(problem_file, tmp_path, capsys):
     path = problem_file(6, 1, 3)
-    out = tmp_path / "sub" / "r.json"
+    out = tmp_path / "r.json"  # a missing parent folder is a usage error (tests/cli/test_bad_inputs_cli.py)
     assert main(["check", "thm3.1", "--problem", str(path), "--json", str(out)]) == 0
     assert "thm3.1: HOLDS" in capsys.readouterr().out
     data = json.loads(out.read_text())

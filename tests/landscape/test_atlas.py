@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,12 +16,8 @@ SMALL = dict(d=3, k=1, T=[2, 3], instances=2, starts=12, methods=("sosp", "roots
 
 
 def _cells(res):
-    """The cells without their timings (everything else must match exactly)."""
-    cells = json.loads(json.dumps(res.cells))
-    for c in cells:
-        for m in c["methods"].values():
-            m.pop("seconds")
-    return cells
+    """The cells (no timings in them: they must match exactly)."""
+    return json.loads(json.dumps(res.cells))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +59,9 @@ def test_outputs_are_written(tmp_path, reference):
     for name in ("atlas.json", "atlas.csv", "atlas.md", "atlas.png"):
         assert (tmp_path / name).stat().st_size > 0
     doc = json.loads((tmp_path / "atlas.json").read_text())
-    assert doc["complete"] is True and doc["settings"]["starts"] == SMALL["starts"]
+    assert doc["settings"]["starts"] == SMALL["starts"] and "seconds" not in json.dumps(doc)
+    assert json.loads((tmp_path / "manifest.json").read_text())["complete"] is True
+    assert json.loads((tmp_path / "atlas.timings.json").read_text())["seconds"] > 0
     assert len(list((tmp_path / "instances").glob("*.json"))) == 4
     csv = (tmp_path / "atlas.csv").read_text().splitlines()
     assert csv[0].startswith("d,k,T,method") and len(csv) == 1 + 2 * len(SMALL["methods"])
@@ -74,22 +73,23 @@ def test_resuming_an_interrupted_atlas_loses_nothing(tmp_path, reference, monkey
     calls = []
     real = atlas_module.run_instance
 
-    def flaky(task):
+    def flaky(task, *args):
         if len(calls) == 2:
             raise KeyboardInterrupt  # the user presses Ctrl-C during the third instance
         calls.append(task["instance"])
-        return real(task)
+        return real(task, *args)
 
     monkeypatch.setattr(atlas_module, "run_instance", flaky)
     with pytest.raises(KeyboardInterrupt):
         atlas(**SMALL, out=tmp_path, jobs=1, backend="threading")
     saved = sorted(p.name for p in (tmp_path / "instances").glob("*.json"))
     assert len(saved) == 2  # finished instances were saved atomically...
-    assert not list(tmp_path.rglob("*.tmp"))  # ...and no torn temporary file is left
-    assert json.loads((tmp_path / "atlas.json").read_text())["complete"] is False
+    assert not list(tmp_path.rglob("*.tmp*"))  # ...and no torn temporary file is left
+    assert json.loads((tmp_path / "manifest.json").read_text())["complete"] is False
+    assert not (tmp_path / "atlas.json").exists()
 
     done = []
-    monkeypatch.setattr(atlas_module, "run_instance", lambda t: done.append(t) or real(t))
+    monkeypatch.setattr(atlas_module, "run_instance", lambda t, *a: done.append(t) or real(t, *a))
     res = atlas(**SMALL, out=tmp_path, jobs=1, backend="threading")
     assert len(done) == 2  # only the missing instances ran
     assert _cells(res) == _cells(reference)  # identical to an uninterrupted run
@@ -99,10 +99,72 @@ def test_resuming_an_interrupted_atlas_loses_nothing(tmp_path, reference, monkey
     assert done == []
 
 
-def test_resume_refuses_different_settings(tmp_path):
-    atlas(**{**SMALL, "T": 2, "instances": 1}, out=tmp_path, backend="threading")
-    with pytest.raises(InvalidArgument, match="different settings"):
-        atlas(**{**SMALL, "T": 2, "instances": 1, "starts": 13}, out=tmp_path, backend="threading")
+ONE = {**SMALL, "T": 2, "instances": 1, "methods": ("gd",), "backend": "threading"}
+
+
+def test_resume_never_reuses_records_made_with_other_settings(tmp_path, monkeypatch):
+    """The issue's bug: changing an option (here gd's max_iter) silently reused old records."""
+    short = atlas(**ONE, out=tmp_path, options={"gd": {"max_iter": 3}})
+    assert short.recomputed == 0 and short.cells[0]["methods"]["gd"]["global_fraction"] < 1.0
+    fresh = atlas(**ONE, options={"gd": {"max_iter": 20000}})
+    again = atlas(**ONE, out=tmp_path, options={"gd": {"max_iter": 20000}})
+    assert again.recomputed == 1 and again.reused == 0
+    assert _cells(again) == _cells(fresh)
+    assert atlas(**ONE, out=tmp_path, options={"gd": {"max_iter": 20000}}).reused == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b'{"fingerprint": null}', "stub", "wrong task", b"\xff\xfe"])
+def test_stub_or_corrupt_records_are_recomputed_not_trusted(tmp_path, content):
+    ref = atlas(**ONE, out=tmp_path)
+    (rec_file,) = (tmp_path / "instances").glob("*.json")
+    doc = json.loads(rec_file.read_text())
+    if content == "stub":  # the right fingerprint, an empty record: was a KeyError
+        content = json.dumps({"fingerprint": doc["fingerprint"], "record": {}}).encode()
+    elif content == "wrong task":
+        doc["record"]["start_seed"] += 1
+        content = json.dumps(doc).encode()
+    rec_file.write_bytes(content)
+    res = atlas(**ONE, out=tmp_path)
+    assert res.recomputed == 1 and _cells(res) == _cells(ref)
+    assert json.loads(rec_file.read_text())["record"]["start_seed"] == ref.records[0]["start_seed"]
+
+
+def test_same_settings_give_byte_identical_outputs(tmp_path):
+    atlas(**ONE, out=tmp_path / "a")
+    atlas(**ONE, out=tmp_path / "b", resume=False)
+    for name in ("atlas.json", "atlas.csv", "atlas.md"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_outputs_exist_before_completion_is_declared(tmp_path, monkeypatch):
+    from landscape.runs import RunDir
+
+    seen = {}
+    real = RunDir.mark_complete
+
+    def spy(self, summary=None):
+        seen.update({n: (self.root / n).exists() for n in ("atlas.json", "atlas.csv", "atlas.md", "atlas.png")})
+        return real(self, summary)
+
+    monkeypatch.setattr(RunDir, "mark_complete", spy)
+    atlas(**ONE, out=tmp_path)
+    assert seen and all(seen.values())
+
+
+def test_scheduler_needs_dask_and_an_unreachable_one_is_a_clear_error():
+    with pytest.raises(InvalidArgument, match="`scheduler` needs backend='dask'"):
+        atlas(**{**ONE, "backend": "loky"}, scheduler="tcp://127.0.0.1:9")
+    pytest.importorskip("distributed")
+    with pytest.raises(InvalidArgument, match="cannot reach the Dask scheduler .* within 0.5 s"):
+        atlas(**{**ONE, "backend": "dask"}, scheduler="tcp://127.0.0.1:9", scheduler_timeout=0.5)
+
+
+def test_the_loky_pool_is_shut_down_after_the_run():
+    from joblib.externals.loky import reusable_executor
+
+    atlas(**{**ONE, "backend": "loky", "T": [2, 3]}, jobs=2)
+    ex = getattr(reusable_executor, "_executor", None)
+    assert ex is None or ex._flags.shutdown
 
 
 def test_results_do_not_depend_on_the_grid_or_the_backend(reference):
@@ -155,3 +217,34 @@ def test_heatmap_without_saving(reference):
     assert len(fig.axes) == len(SMALL["methods"]) + 1  # panels + colour bar
     plt.close(fig)
     assert np.isclose(sum(r["spurious_fraction"] >= 0 for r in reference.rows()), 4)
+
+
+def test_sigkill_of_the_parent_leaves_no_workers_behind(tmp_path):
+    """The issue: SIGKILL of `atlas --jobs 2` left loky workers orphaned for minutes."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    script = ("from landscape.atlas import atlas; "
+              f"atlas(d=[4], k=[1], T=[3, 4], instances=8, starts=64, methods=('gd',), out={str(tmp_path)!r}, "
+              "jobs=2, backend='loky', options={'gd': {'max_iter': 20000}})")
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    try:
+        parent = psutil.Process(proc.pid)
+        workers = []
+        deadline = time.time() + 60
+        while time.time() < deadline and len(workers) < 2:
+            workers = [c for c in parent.children() if "loky" in " ".join(c.cmdline()) and "Loky" in
+                       " ".join(c.cmdline())]
+            time.sleep(0.2)
+        assert len(workers) == 2, "the pool did not start"
+        time.sleep(1.0)  # let them pick up instances
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    for p in alive:  # never leave them behind, even when the test fails
+        p.kill()
+    assert not alive, f"{len(alive)} worker(s) still running 10 s after the parent's SIGKILL"

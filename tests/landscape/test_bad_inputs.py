@@ -173,3 +173,139 @@ def test_good_inputs_pass_the_same_checks():
     ls.min_eigenvalue(P, U, method="dense", tol=1e-3)
     ls.orbit_tangent_basis(np.ones((1, 3, 3)))
     assert ls.orbit_dimension(np.int64(2), 3) == 6
+
+
+# -- untrusted files: points, scale, budgets -----------------------------------------------------
+def _point_file(tmp_path, edit=None, name="pt.json"):
+    """A one-point JSON file (from a real search), optionally edited."""
+    import json
+
+    from landscape.search import save_point
+
+    q = Problem.random(3, 1, 2, seed=0)
+    pt = ls.search(q, starts=2, seed=0).points[0]
+    path = save_point(pt, tmp_path / name)
+    if edit is not None:
+        doc = json.loads(path.read_text())
+        edit(doc)
+        path.write_text(json.dumps(doc))
+    return q, path
+
+
+def _put(key, value):
+    def edit(doc):
+        doc[key] = value
+        if key in ("U", "A"):
+            doc.pop(f"{key}_hex", None)
+
+    return edit
+
+
+POINT_EDITS = [
+    ("U entries 1e300", _put("U", np.full((2, 3, 1), 1e300).tolist()), "overflow float64 arithmetic"),
+    ("U hex overflow", _put("U_hex", [[["0x1p+1024"]] * 3] * 2), "overflows a float64"),
+    ("U bools", _put("U", [[[True]] * 3] * 2), "expected a number or a hex-float string; got True"),
+    ("U complex", _put("U", [[[{"re": 1, "im": 2}]] * 3] * 2), "expected a number"),
+    ("U ragged", _put("U", [[[1.0]] * 3, [[1.0]] * 2]), "ragged array"),
+    ("U flat", _put("U", [1.0, 2.0]), "must be a 3-D array"),
+    ("loss bool", _put("loss", True), "`loss` must be a number; got True"),
+    ("index float", _put("index", 0.0), "`index` must be an integer; got 0.0"),
+    ("count string", _put("count", "3"), "`count` must be an integer"),
+    ("kind unknown", _put("kind", "maximum"), "`kind` must be one of"),
+    ("tolerances list", _put("tolerances", []), "`tolerances` must be an object"),
+    ("missing loss", lambda d: d.pop("loss"), "missing field 'loss'"),
+]
+
+
+@pytest.mark.parametrize("edit, match", [c[1:] for c in POINT_EDITS], ids=[c[0] for c in POINT_EDITS])
+def test_point_files_with_bad_values_are_refused(tmp_path, edit, match):
+    q, path = _point_file(tmp_path, edit)
+    with pytest.raises(InvalidArgument, match=match):
+        ls.load_points(path, q)
+
+
+def test_point_json_duplicate_keys_and_nesting(tmp_path):
+    q, path = _point_file(tmp_path)
+    text = path.read_text()
+    path.write_text(text.replace("{", '{"kind": "saddle", ', 1))
+    with pytest.raises(InvalidArgument, match="duplicate key 'kind'"):
+        ls.load_points(path, q)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidArgument, match="nested too deeply"):
+        ls.load_points(path, q)
+
+
+NPY_CASES = [
+    ("empty file", lambda p: p.write_bytes(b""), "not a valid points file"),
+    ("garbage", lambda p: p.write_bytes(b"\x93NUMPY garbage"), "not a valid points file"),
+    ("complex", lambda p: np.save(p, np.ones((2, 3, 1)) + 1j), "real float64 array; got dtype complex128"),
+    ("bool", lambda p: np.save(p, np.ones((2, 3, 1), dtype=bool)), "real float64 array; got dtype bool"),
+    ("object", lambda p: np.save(p, np.array([None, 1], dtype=object), allow_pickle=True),
+     "object arrays are never loaded"),
+    ("1e300", lambda p: np.save(p, np.full((2, 3, 1), 1e300)), "badly scaled"),
+    ("npz in disguise", lambda p: p.write_bytes(b"PK\x03\x04"), "an .npz archive"),
+]
+
+
+@pytest.mark.parametrize("write, match", [c[1:] for c in NPY_CASES], ids=[c[0] for c in NPY_CASES])
+def test_npy_point_files_are_checked(tmp_path, write, match):
+    path = tmp_path / "u.npy"
+    write(path)
+    with pytest.raises(InvalidArgument, match=match):
+        ls.load_points(path, Problem.random(3, 1, 2, seed=0))
+
+
+def test_npy_with_a_forged_header_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "u.npy"
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(
+            fh, {"descr": "<f8", "fortran_order": False, "shape": (10**6, 10**6, 1)})
+        fh.write(b"\0" * 64)
+    with pytest.raises(InvalidArgument, match="truncated"):
+        ls.load_points(path, Problem.random(3, 1, 2, seed=0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, why",
+    [(dict(base_scale=1e200), "products above"), (dict(adapter_scale=1e60), "products above"),
+     (dict(base_scale=1e-120, adapter_scale=1e-120), "underflow"), (dict(base_scale=1e9), "lost in A")],
+)
+def test_badly_scaled_instances_are_undecided(kwargs, why):
+    from landscape.errors import Undecided
+    from landscape.problem import check_scale
+
+    bad = Problem.random(3, 1, 3, seed=0, **kwargs)
+    with pytest.raises(Undecided, match=why):
+        check_scale(bad)
+    with pytest.raises(Undecided, match="badly scaled"):
+        ls.search(bad, starts=2, seed=0)
+    import theorems
+
+    with pytest.raises(Undecided, match="badly scaled"):
+        theorems.check("thm3.1", bad)
+
+
+def test_well_scaled_instances_pass_the_scale_check():
+    from landscape.problem import check_scale
+
+    for kwargs in ({}, dict(base_scale=1e6), dict(base_scale=0.0), dict(adapter_scale=1e-10, base_scale=1e-20),
+                   dict(base_scale=0.0, adapter_scale=0.0)):
+        check_scale(Problem.random(3, 1, 3, seed=0, **kwargs))
+    check_scale(P, np.ones((2, 3, 1)))
+
+
+def test_budgets_refuse_absurd_sizes_and_force_overrides():
+    from landscape.atlas import check_atlas_budget
+    from landscape.search import check_search_budget, search_cost
+
+    with pytest.raises(InvalidArgument, match=r"needs about 155 GiB of memory.*`--force`"):
+        check_search_budget(3000, 1, 3, 64)
+    check_search_budget(3000, 1, 3, 64, force=True)
+    check_search_budget(10, 2, 5, 64)  # the everyday sizes pass
+    with pytest.raises(InvalidArgument, match="floating-point operations"):
+        check_search_budget(3, 1, 3, 64, "gd", max_iter=10**12)
+    with pytest.raises(InvalidArgument, match="the atlas"):
+        check_atlas_budget([3], [1], [3], instances=10**9, starts=1, methods=["sosp"])
+    small = search_cost(3, 1, 3, 8)
+    assert all(b > a for a, b in zip(small, search_cost(6, 1, 3, 8)))
+    assert all(b > a for a, b in zip(small, search_cost(3, 1, 3, 16)))

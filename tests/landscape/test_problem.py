@@ -38,7 +38,7 @@ def test_random_sizes_and_determinism():
     assert_bitwise_equal(p, Problem.random(5, 2, 3, seed=11))
     assert_bitwise_equal(p, Problem.random(5, 2, 3, seed=np.random.default_rng(11)))
     assert not np.array_equal(p.A_star, Problem.random(5, 2, 3, seed=12).A_star)
-    assert repr(p) == "Problem(d=5, k=2, T=3)"
+    assert repr(p) == "Problem.random(5, 2, 3, seed=11)"  # repr tests: tests/landscape/test_strategies_repr.py
 
 
 def test_random_distribution_options():
@@ -182,13 +182,18 @@ JSON_CASES = [
     ("wrong format", _setitem("format", "metalora.problem/99"), "not a metalora problem"),
     ("no format", lambda o: o.pop("format"), "not a metalora problem"),
     ("missing U_test", lambda o: o.pop("U_test"), "missing field 'U_test'"),
-    ("bad hex", _set_entry("0x1.zzp+0"), "malformed array"),
-    ("null entry", _set_entry(None), "malformed array"),
-    ("bool entry", _set_entry(True), "malformed array"),
+    ("bad hex", _set_entry("0x1.zzp+0"), "is not a hex float"),
+    ("hex overflow", _set_entry("0x1p+1024"), "overflows a float64"),
+    ("null entry", _set_entry(None), "expected a number or a hex-float string; got None"),
+    ("bool entry", _set_entry(True), "expected a number or a hex-float string; got True"),
+    ("complex entry", _set_entry({"re": 1, "im": 2}), "expected a number or a hex-float string"),
+    ("nested too deep", _set_entry([[[[[[[[["0x1p+0"]]]]]]]]]), "nested deeper than"),
     ("nan", _set_entry("nan"), "`A_star` must be finite"),
     ("inf", _set_entry("inf"), "`A_star` must be finite"),
-    ("ragged", _ragged, "malformed array"),
+    ("ragged", _ragged, "ragged array"),
     ("d mismatch", _setitem("d", 5), "field d=5 does not match"),
+    ("d float", _setitem("d", 3.0), "field 'd' must be an integer; got d=3.0"),
+    ("k bool", _setitem("k", True), "field 'k' must be an integer; got k=True"),
     ("T mismatch", _setitem("T", 1), "field T=1 does not match"),
     ("wrong shape", _setitem("U_test", [["0x1p+0"]]), "`U_test` must have shape"),
     ("non-square A", _setitem("A_star", [["0x1p+0", "0x1p+0"]]), "`A_star` must be a square"),
@@ -214,7 +219,7 @@ def test_malformed_files_are_refused(tmp_path):
     }
     expected = {
         "trunc.json": "not valid JSON",
-        "binary.json": "not valid JSON",
+        "binary.json": "not UTF-8 text",
         "list.json": "not a metalora problem",
         "garbage.npz": "not a valid problem .npz",
         "trunc.npz": "not a valid problem .npz",
@@ -224,6 +229,19 @@ def test_malformed_files_are_refused(tmp_path):
         path.write_bytes(content)
         with pytest.raises(InvalidArgument, match=expected[name]):
             Problem.load(path)
+
+
+def test_strict_json_duplicates_and_depth(tmp_path):
+    text = special_problem().save(tmp_path / "p.json").read_text()
+    (tmp_path / "dup.json").write_text(text[:-1] + ', "d": 999}')
+    with pytest.raises(InvalidArgument, match="duplicate key 'd'"):
+        Problem.load(tmp_path / "dup.json")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InvalidArgument, match="nested too deeply"):
+        Problem.load(tmp_path / "deep.json")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(InvalidArgument, match="not a valid problem .npz"):
+        Problem.load(tmp_path / "empty.npz")
 
 
 def test_npz_contents_are_checked(tmp_path):

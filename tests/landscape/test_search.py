@@ -217,3 +217,19 @@ def test_bad_search_arguments(tmp_path):
     path = res.save(tmp_path / "r.json")
     with pytest.raises(InvalidArgument, match="the problem needs"):
         load_points(path, other)
+
+
+def test_search_json_is_byte_identical_for_the_same_seed_and_timings_live_apart(tmp_path):
+    from landscape.search import timings_path
+
+    p = Problem.random(3, 1, 3, seed=2)
+    for name in ("a.json", "b.json"):
+        search(p, starts=16, method="pgd", seed=5, max_iter=200).save(tmp_path / name)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    text = (tmp_path / "a.json").read_text()
+    assert "seconds" not in text
+    t = json.loads(timings_path(tmp_path / "a.json").read_text())
+    assert t["seconds"] > 0 and t["solver_seconds"] > 0
+    assert timings_path(tmp_path / "a.json").name == "a.timings.json"
+    # the timing is still there for whoever asks
+    assert "timings" in search(p, starts=2, seed=0).to_json(timing=True)
