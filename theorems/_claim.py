@@ -78,7 +78,10 @@ def overall_status(records) -> tuple[Status, str]:
 
 def assemble(claim: Claim, records, *, seconds: float, message: str | None = None) -> ClaimResult:
     status, why = overall_status(records)
-    measured, worst = claim.summarize(records)
+    # Records that measured nothing (input refused as undecided before any computation)
+    # have nothing to summarise.
+    measured_recs = [r for r in records if r["measured"]]
+    measured, worst = claim.summarize(measured_recs) if measured_recs else ({}, "n/a")
     holds = {Status.HOLDS: True, Status.FAILS: False}.get(status)
     return ClaimResult(
         id=claim.id,

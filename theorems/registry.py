@@ -75,6 +75,8 @@ def check(claim_id: str, problem: Problem, **options) -> ClaimResult:
     Returns
     -------
     ClaimResult
+        ``status`` holds / fails / undecided (badly scaled input is undecided, with the
+        reason) / assumption-not-met.
     """
     claim = get_claim(claim_id)
     if not isinstance(problem, Problem):
@@ -88,7 +90,15 @@ def check(claim_id: str, problem: Problem, **options) -> ClaimResult:
         raise InvalidArgument(
             f"unknown option(s) {unknown} for claim {claim_id!r}; allowed: {', '.join(allowed)}."
         )
+    from landscape.errors import Undecided
     from landscape.problem import check_scale
 
-    check_scale(problem)  # numerically meaningless input: Undecided (exit 3), never a verdict
+    from ._claim import assemble, record
+    from .result import Status, problem_record
+
+    try:
+        check_scale(problem)
+    except Undecided as exc:  # numerically meaningless input: undecided, never a verdict
+        rec = record(problem_record(problem), Status.UNDECIDED, str(exc), {})
+        return assemble(claim, [rec], seconds=0.0, message=f"undecided: {exc}")
     return claim.check(problem, **options)

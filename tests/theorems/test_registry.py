@@ -34,3 +34,13 @@ def test_check_dispatches_and_passes_options():
 def test_bad_arguments(args, kwargs, match):
     with pytest.raises(InvalidArgument, match=match):
         theorems.check(*args, **kwargs)
+
+
+@pytest.mark.parametrize("claim_id", ["thm3.1", "thm3.3", "spurious-t3"])
+def test_badly_scaled_input_is_undecided_not_a_verdict(claim_id):
+    from landscape import Problem
+
+    p = Problem.random(4, 1, 3, seed=0, base_scale=1e200)
+    r = theorems.check(claim_id, p)
+    assert r.status == "undecided" and r.holds is None and r.exit_code == 3
+    assert "badly scaled" in r.message
