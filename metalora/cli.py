@@ -34,10 +34,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("metalora.commands.check", "check one claim on your own problem file"),
     "search": ("metalora.commands.search", "find and classify critical points (SOSPs, saddles, spurious minima)"),
     "atlas": ("metalora.commands.atlas", "frequency of spurious minima over a grid of (d, k, T)"),
-    "certify": ("metalora.commands.certify", "prove a point is a (spurious) local minimum or a strict saddle"),
+    "certify": ("metalora.commands.certify",
+                "prove a point is a (spurious/global) local minimum, a strict saddle, or has no local minimum nearby"),
+    "census": ("metalora.commands.census", "every critical point of an instance by homotopy continuation, certified"),
+    "census-atlas": ("metalora.commands.census_atlas", "exact spurious-minimum fraction and search recall over random instances"),
     "check-certificate": ("metalora.commands.check_certificate", "re-check a certificate file from its data alone"),
     "figure1": ("metalora.commands.figure1", "finite-sample linear experiments (paper Figure 1) and the O(kd/n) rate"),
+    "shallow": ("metalora.commands.shallow", "shallow nonlinear networks (paper v2): SR vs Meta-LoRA, population test loss"),
     "convai2": ("metalora.commands.convai2", "ConvAI2 persona tasks: Meta-LoRA vs standard retraining (torch)"),
+    "vision": ("metalora.commands.vision", "image class-pair tasks with an MLP-Mixer: Meta-LoRA vs SR (torch)"),
 }
 
 

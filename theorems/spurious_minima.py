@@ -19,7 +19,11 @@ re-measured (:mod:`theorems._critical`): critical, ``G > 1e-12·ρ²`` and
 local minimum with positive loss inside a ball around the float point — the paper's
 "barring numerical error" removed. On one instance the check holds iff at least one
 spurious minimum is confirmed (certified, when certificates are available), and every
-point the user passes as a spurious minimum is one.
+point the user passes as a spurious minimum is one. When numerical spurious minima exist but
+none could be certified, the verdict is **undecided** with the refusal's reason (e.g.
+"certificate refused at precision P bits"): not being able to prove is never "fails". An
+instance on which the search finds no spurious minimum is likewise *undecided* (an
+existence claim is not refuted by a failed search).
 
 ``T < 3`` gives ``assumption-not-met`` (Thm 3.4: none exist for ``T = 2``); what the search
 found there is still reported.
@@ -32,9 +36,8 @@ from landscape.problem import Problem
 
 from . import _critical as C
 from ._claim import Claim, Timer, assemble, record, worst_of
-from ._optional import Unavailable, certify_fn
 from .result import ClaimResult, Status, problem_record
-from .two_task_landscape import certify_one
+from .two_task_landscape import Unavailable, certify_fn, certify_one
 
 __all__ = ["check_spurious_minima", "CLAIM"]
 
@@ -134,10 +137,12 @@ def check_spurious_minima(
                    "a zero-loss (global) minimum" if b["zero_loss"] else f"not a minimum (λ_min = {b['min_eig']:.3g})")
             status, note = Status.FAILS, f"{b['origin']} is {why}"
         elif not spurious:
-            status = Status.FAILS
+            # not finding one does not refute an existence claim
+            status = Status.UNDECIDED
             note = f"no spurious minimum found among {n_crit} critical points ({starts} starts)"
         elif attempted and not certified:
-            status = Status.FAILS
+            # could not prove is not false: the claim is undecided on this instance
+            status = Status.UNDECIDED
             note = (f"{len(spurious)} numerical spurious minima but no certificate issued "
                     f"({attempted[0]['certificate']['reason']})")
         else:

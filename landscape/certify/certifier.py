@@ -1,99 +1,326 @@
-"""``certify``: propose (floats) → prove (kernel) → write the certificate, or refuse.
+"""``certify``: propose (floats) → prove (kernel A, :mod:`.prover`) → check (kernel B) → write.
 
-The proposals — anchor resolution, gauge penalty, shift, thresholds, approximate inverse,
-negative-curvature direction and radius — are chosen here in floating point; the kernel
-(:mod:`.kernel`) decides rigorously whether they prove the claim. A few radii are tried
-(largest first); the first one that proves the claim is certified.
+Steps for a float point ``Ũ``:
+
+1. **Canonical form** modulo the symmetry (:func:`canonical_float`), so that a certificate
+   names one representative of the orbit.
+2. **Centre.** A minimum or a saddle is *polished*: Newton steps whose gradients are exact
+   (rational, :class:`~landscape.certify.exact.Center`) and whose iterates live on the grid
+   ``2^-P``, so the centre's gradient is as small as the curvature requires. ``P`` (the
+   *centre bits*) starts from an estimate and doubles until the proof succeeds or
+   :data:`MAX_CENTER_BITS` is reached. A numerically zero-loss point gets an *exact* zero
+   of ``G`` as centre (``U*_tQ_t`` or ``[U*_1 U*_2]M`` with rational ``Q_t ∈ O(k)``,
+   ``M ∈ O(k, k)`` from the Cayley transform). A no-local-minimum certificate is centred
+   at the canonical float point itself (no critical point is needed).
+3. **Proof** with the exact kernel; the first radius that works is used.
+4. **Independent check** (:mod:`.checker`) of the finished certificate; a certificate is
+   issued only when both kernels agree.
 """
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
+import warnings
 import platform
 import time
+from fractions import Fraction
 
 import numpy as np
 import scipy
 import scipy.linalg
 import flint
+from flint import fmpq, fmpq_mat
 
+from .._backend import blas_threads
 from .._validation import check_int, check_U
 from ..derivatives import reduced_hessian
 from ..errors import InvalidArgument
 from ..problem import Problem
-from ._exact import OverflowRisk
-from .._backend import blas_threads
-from .enclosures import Anchor, ExactPoint, cholesky_residual_sq, default_anchor_bits
-from .format import FORMAT, digest, hex_array
+from .exact import Center, q_lo
+from .format import FORMAT, digest, encode_center, problem_sha256, hex_array  # noqa: F401
 from .gauge import GAUGES, group_name, resolve_gauge, tangent_float
-from .kernel import (
-    MinCenter,
-    Proof,
-    SaddleCenter,
-    global_chain,
-    krawczyk_data,
-    min_chain,
-    saddle_chain,
-)
+from .prover import Proof, Prover, int_direction, lip_inverse, short_down
 from .results import CertifyResult
+from .statement import render
 
-__all__ = ["certify", "short_up", "short_down", "versions"]
+__all__ = ["certify", "canonical_float", "versions", "MAX_CENTER_BITS", "CERT_KINDS"]
 
-_KINDS = ("auto", "min", "saddle")
-
-
-def short_up(x: float, bits: int = 3) -> float:
-    """Smallest binary64 number with ``bits`` significant bits that is ``>= x`` (x >= 0)."""
-    if x <= 0:
-        return 0.0
-    m, e = math.frexp(x)
-    return math.ldexp(math.ceil(m * 2**bits), e - bits)
-
-
-def short_down(x: float, bits: int = 3) -> float:
-    """Largest binary64 number with ``bits`` significant bits that is ``<= x`` (x > 0)."""
-    if x <= 0:
-        return 0.0
-    m, e = math.frexp(x)
-    return math.ldexp(math.floor(m * 2**bits), e - bits)
+CERT_KINDS = ("auto", "min", "saddle", "no-min")
+#: Largest Tdk accepted (the independent checker has the same limit).
+MAX_VARIABLES = 3000
+#: Largest centre grid tried (bits); beyond it a refusal says "refused at precision P".
+MAX_CENTER_BITS = 2048
+#: Relative tolerance of the canonical-form conditions (see docs/certificates.md).
+CANON_TOL = 2.0**-30
 
 
 def versions() -> dict:
     from .. import __version__
 
-    return {
-        "metalora": __version__,
-        "python-flint": flint.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "python": platform.python_version(),
-    }
+    return {"metalora": __version__, "python-flint": flint.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "python": platform.python_version()}
 
 
-def _lip_inverse(L: float, a: float, T: int) -> float:
-    """Float ``ρ`` with ``Lip(ρ) = L`` (a proposal only)."""
-    if L <= 0:
-        return 0.0
-    om = 1 - 1 / T
-    alpha = (16 + 16 * om) * a
-    beta = 8 + 8 * om
-    return (-alpha + math.sqrt(alpha * alpha + 4 * beta * T * L)) / (2 * beta)
+# -- canonical form ------------------------------------------------------------------------
+def _sign_columns(V: np.ndarray) -> np.ndarray:
+    if V.size == 0:
+        return V
+    idx = np.argmax(np.abs(V), axis=0)
+    s = np.sign(V[idx, np.arange(V.shape[1])])
+    s[s == 0] = 1
+    return V * s
 
 
-def _fl(x) -> float:
-    """Nearest float of an fmpq/int (handles huge numerators and denominators)."""
-    if hasattr(x, "p"):
-        return float(Fraction(int(x.p), int(x.q)))
-    return float(x)
+def _eig_rep(P: np.ndarray, k: int, top: bool) -> np.ndarray:
+    lam, V = np.linalg.eigh(P)
+    if top:
+        lam, V = lam[::-1][:k], V[:, ::-1][:, :k]
+    else:
+        lam, V = -lam[:k], V[:, :k]
+    return _sign_columns(V * np.sqrt(np.clip(lam, 0.0, None)))
+
+
+def canonical_float(U: np.ndarray) -> tuple[np.ndarray, str]:
+    """A canonical representative of ``U``'s orbit and the group it is canonical for.
+
+    ``O(k)^T`` (and ``{±1}^T`` for k = 1): ``U_t ↦ V_t diag(√λ_t)`` from the top-k eigenpairs
+    of ``U_tU_tᵀ`` (descending), each column signed so that its largest-magnitude entry is
+    positive. ``T = 2``: the O(k, k) form ``U_1 = V_+√λ_+``, ``U_2 = V_−√|λ_−|`` from the
+    eigenpairs of ``P = U_1U_1ᵀ − U_2U_2ᵀ`` (columns of ``U_1`` orthogonal to those of ``U_2``),
+    used when it lies on ``U``'s orbit (``P`` of rank ``2k``); otherwise the per-task form.
+    """
+    T, d, k = U.shape
+    if T == 2 and 2 * k <= d:
+        P = U[0] @ U[0].T - U[1] @ U[1].T
+        lam = np.linalg.eigvalsh(P)
+        scale = max(float(np.max(np.abs(lam))), 1e-300)
+        if np.sum(lam > 1e-6 * scale) == k and np.sum(lam < -1e-6 * scale) == k:
+            out = np.stack([_eig_rep(P, k, True), _eig_rep(P, k, False)])
+            return out, f"O({k},{k})"
+    out = np.stack([_eig_rep(U[t] @ U[t].T, k, True) for t in range(T)])
+    return out, f"O({k})^T"
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _dyadic_Z(U: np.ndarray) -> tuple[np.ndarray, int]:
+    """``U = Z / 2^q`` exactly (Python ints)."""
+    flat = np.asarray(U, dtype=np.float64).ravel().tolist()
+    ratios = [x.as_integer_ratio() for x in flat]
+    q = max((den.bit_length() - 1 for _, den in ratios), default=0)
+    Z = np.empty(len(flat), dtype=object)
+    Z[:] = [num << (q - (den.bit_length() - 1)) for num, den in ratios]
+    return Z.reshape(U.shape), 1 << q
+
+
+def _float_grad(ctr: Center) -> np.ndarray:
+    cg = ctr.grad_scale
+    num, den = int(cg.p), int(cg.q)
+    return np.array([float(Fraction(int(x) * num, den)) for x in ctr.GZ.ravel()])
+
+
+def _newton_matrix(problem, Uf, gauge):
+    H = reduced_hessian(problem, Uf)
+    W = tangent_float(Uf, gauge)
+    if W.shape[1]:
+        hn = float(np.max(np.abs(H))) or 1.0
+        sig = float(np.linalg.eigvalsh(W.T @ W)[0])
+        H = H + (4 * hn / max(sig, 1e-300)) * (W @ W.T)
+    return H
+
+
+def _grad_norm(problem, Z, N):
+    """``(‖∇G(Z/N)‖ as a float, ∇G float vector, Center)``, or None when it overflows."""
+    ctr = Center(problem, Z, N)
+    try:
+        g = _float_grad(ctr)
+    except OverflowError:
+        return None
+    return float(np.linalg.norm(g)), g, ctr
+
+
+def _newton_step(problem, ctr, g, gauge, saddle_free: bool) -> np.ndarray | None:
+    """A float Newton step ``M⁻¹∇G`` (``|M|⁻¹∇G`` when ``saddle_free``), or None."""
+    M = _newton_matrix(problem, ctr.as_float(), gauge)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a proposal: exact quantities judge it
+        if saddle_free:
+            w, V = np.linalg.eigh((M + M.T) / 2)
+            w = np.maximum(np.abs(w), 1e-12 * max(float(np.max(np.abs(w))), 1e-300))
+            step = V @ ((V.T @ g) / w)
+        else:
+            try:
+                step = scipy.linalg.solve(M, g, assume_a="sym", check_finite=False)
+            except (np.linalg.LinAlgError, ValueError):
+                step = np.linalg.lstsq(M, g, rcond=None)[0]
+    return step if np.all(np.isfinite(step)) else None
+
+
+def _halvings(Z, N, step):
+    """Trial points ``Z − step·N/2^h`` on the grid (h = 0, 1, ...)."""
+    full = [round(Fraction(float(x)) * N) for x in step]
+    for h in range(12):
+        dZ = np.array([x >> h for x in full], dtype=object)
+        if not any(dZ):
+            return
+        yield Z - dZ.reshape(Z.shape)
+
+
+def polish(problem, U0: np.ndarray, gauge: str, bits: int, max_steps: int = 40, merit: str = "grad"):
+    """Damped Newton on ``∇G`` with exact gradients on the grid ``2^-bits``: ``(Z, N, ‖∇G‖ float)``.
+
+    ``merit="grad"``: Newton steps, each halved until the exact ``‖∇G‖`` decreases.
+    ``merit="loss"`` (minima): first saddle-free Newton steps (``|H|⁻¹∇G``, a descent
+    direction) halved until the exact ``G`` decreases — this reaches a minimum from outside
+    Newton's quadratic basin — then the ``grad`` iteration. Each phase stops when no halving
+    helps or progress stalls.
+    """
+    Z, N = _dyadic_Z(U0)
+    q = N.bit_length() - 1
+    if q < bits:
+        Z = Z * (1 << (bits - q))
+    N = 1 << max(bits, q)
+    if merit == "loss":
+        ctr = Center(problem, Z, N)
+        G = ctr.loss()
+        for _ in range(max_steps):
+            try:
+                g = _float_grad(ctr)
+            except OverflowError:
+                break
+            step = _newton_step(problem, ctr, g, gauge, saddle_free=True)
+            if step is None:
+                break
+            for trial in _halvings(Z, N, step):
+                c2 = Center(problem, trial, N)
+                G2 = c2.loss()
+                if G2 < G:
+                    Z, ctr, G = trial, c2, G2
+                    break
+            else:
+                break
+    cur = _grad_norm(problem, Z, N)
+    if cur is None:
+        return Z, N, float("inf")
+    gn, g, ctr = cur
+    slow = 0
+    for _ in range(max_steps):
+        if gn == 0.0:
+            break
+        step = _newton_step(problem, ctr, g, gauge, saddle_free=False)
+        if step is None:
+            break
+        accepted = None
+        for trial in _halvings(Z, N, step):
+            new = _grad_norm(problem, trial, N)
+            if new is not None and new[0] < gn:
+                accepted = (trial, new)
+                break
+        if accepted is None:
+            break
+        Z, (gn_new, g, ctr) = accepted[0], accepted[1]
+        slow = slow + 1 if not gn_new < gn / 2 else 0
+        gn = gn_new
+        if slow >= 4:
+            break
+    return Z, N, gn
+
+
+def repolish(problem, Ucan, gauge, bits, merit="grad"):
+    """Polish, put the float image back in canonical form, polish again (the second run
+    starts at a near-critical point, so its steps barely move along the orbit).
+    """
+    Z, N, _ = polish(problem, Ucan, gauge, bits, merit=merit)
+    U1, _ = canonical_float(Center(problem, Z, N).as_float())
+    Z, N, gn = polish(problem, U1, gauge, bits)
+    return Z, N, gn
+
+
+def _grid_limited(gn: float, bits: int, U: np.ndarray) -> bool:
+    """Whether the polished gradient is at the level the grid ``2^-bits`` allows (so more bits help)."""
+    scale = max(1.0, float(np.max(np.abs(U))))
+    return gn <= 2.0 ** (-bits + 24) * scale**3
+
+
+def _cayley_rational(M_f: np.ndarray, J: np.ndarray):
+    """Exact rational ``M`` with ``MJMᵀ = J`` near ``M_f`` (``D·Cay(AJ)``, ``A`` skew), or None."""
+    n = M_f.shape[0]
+    best = None
+    for mask in range(1 << n):
+        D = np.diag([(-1.0 if (mask >> i) & 1 else 1.0) for i in range(n)])
+        c = np.linalg.cond(D @ M_f + np.eye(n))
+        if best is None or c < best[0]:
+            best = (c, D)
+    if best is None or not np.isfinite(best[0]) or best[0] > 1e8:
+        return None
+    D = best[1]
+    M = D @ M_f
+    X = np.linalg.solve(M + np.eye(n), M - np.eye(n))
+    A = X @ J
+    A = (A - A.T) / 2
+    # a coarse dyadic grid keeps det(I − X), hence the centre's common denominator, short
+    Aq = fmpq_mat(n, n, [fmpq(int(round(float(x) * 2.0**40)), 1 << 40) for x in A.ravel()])
+    for i in range(n):  # exactly skew
+        for j in range(i + 1, n):
+            Aq[j, i] = -Aq[i, j]
+        Aq[i, i] = fmpq(0)
+    Jq = fmpq_mat(n, n, [fmpq(int(x)) for x in J.ravel()])
+    Xq = Aq * Jq
+    I = fmpq_mat(n, n, [fmpq(int(i == j)) for i in range(n) for j in range(n)])
+    Mq = (I - Xq).inv() * (I + Xq)
+    Dq = fmpq_mat(n, n, [fmpq(int(x)) for x in D.ravel()])
+    Mq = Dq * Mq
+    if Mq * Jq * Mq.transpose() != Jq:  # pragma: no cover - Cayley is exact
+        return None
+    return Mq
+
+
+def exact_zero_center(problem, Ucan: np.ndarray, canon: str):
+    """An exact zero of ``G`` near ``Ucan`` on the global-minimum family: ``(Z, N)`` or None."""
+    T, d, k = Ucan.shape
+    Us = np.asarray(problem.U_star, dtype=np.float64)
+    if "," in canon and T == 2:
+        S = np.concatenate([Us[0], Us[1]], axis=1)
+        Uc = np.concatenate([Ucan[0], Ucan[1]], axis=1)
+        J = np.diag([1.0] * k + [-1.0] * k)
+        blocks = [(S, Uc, J)]
+    else:
+        blocks = [(Us[t], Ucan[t], np.eye(k)) for t in range(T)]
+    cols = []
+    for S, Uc, J in blocks:
+        M_f = np.linalg.lstsq(S, Uc, rcond=None)[0]
+        Mq = _cayley_rational(M_f, J)
+        if Mq is None:
+            return None
+        Sq = fmpq_mat(S.shape[0], S.shape[1], [fmpq(*float(x).as_integer_ratio()) for x in S.ravel()])
+        cols.append(Sq * Mq)
+    # split back into tasks and put over one denominator
+    ents = []
+    if T == 2 and len(cols) == 1:
+        C = cols[0]
+        for t in range(2):
+            ents.append([[C[i, t * k + a] for a in range(k)] for i in range(d)])
+    else:
+        for C in cols:
+            ents.append([[C[i, a] for a in range(k)] for i in range(d)])
+    N = 1
+    for blk in ents:
+        for row in blk:
+            for x in row:
+                N = N * int(x.q) // math.gcd(N, int(x.q))
+    Z = np.empty((T, d, k), dtype=object)
+    for t, blk in enumerate(ents):
+        for i, row in enumerate(blk):
+            for a, x in enumerate(row):
+                Z[t, i, a] = int(x.p) * (N // int(x.q))
+    return Z, N
 
 
 def _check_args(problem, U, kind, radius, gauge, precision):
     if not isinstance(problem, Problem):
         raise InvalidArgument(f"`problem` must be a landscape.Problem; got {type(problem).__name__}.")
     U = check_U(problem, U)
-    if kind not in _KINDS:
-        raise InvalidArgument(f"`kind` must be one of {_KINDS}; got kind={kind!r}.")
+    if kind not in CERT_KINDS:
+        raise InvalidArgument(f"`kind` must be one of {CERT_KINDS}; got kind={kind!r}.")
     if radius is not None:
         if isinstance(radius, bool) or not isinstance(radius, (int, float, np.floating, np.integer)):
             raise InvalidArgument(f"`radius` must be None or a positive number; got radius={radius!r}.")
@@ -106,349 +333,339 @@ def _check_args(problem, U, kind, radius, gauge, precision):
     return U, radius, precision
 
 
-def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128) -> CertifyResult:
-    """Prove that ``U`` is (near) a strict/spurious/global local minimum or a strict saddle of ``G``.
+def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128,
+            max_center_bits=MAX_CENTER_BITS, verify=True) -> CertifyResult:
+    """Prove what ``U`` is: a strict / spurious / global local minimum, a strict saddle, or a
+    point with no local minimum nearby.
 
     Parameters
     ----------
     problem : Problem
     U : (T, d, k) array
-        The point ``Ũ`` (exact binary64 values are used).
-    kind : {"auto", "min", "saddle"}
-        What to prove. ``auto`` tries a minimum when the (gauge-fixed) float Hessian is
-        positive definite and a saddle otherwise; an exact zero of ``G`` gives a
-        ``global-min`` certificate.
+        The float point ``Ũ`` (exact binary64 values are used).
+    kind : {"auto", "min", "saddle", "no-min"}
+        ``min``: a (strict, spurious or global) minimum; ``saddle``: a strict saddle (an
+        isolated critical point with a negative Hessian eigenvalue); ``no-min``: a ball
+        containing no local minimum (needs no nondegeneracy). ``auto`` (default): a
+        minimum when the float Hessian is positive definite modulo the symmetry, else a
+        strict saddle, else ``no-local-min``. A true minimum is refused under ``saddle``
+        and ``no-min``.
     radius : float, optional
-        Radius of the ball around ``U``. By default a few radii are tried, largest first.
+        Radius of the ball (default: chosen from the bounds).
     gauge : {"auto", "slice", "none"}
-        ``auto``/``slice``: for ``k > 1`` work on the slice transversal to the O(k) orbit
-        (without it every minimum is degenerate and is refused).
+        ``auto``/``slice``: work on a slice transversal to the continuous symmetry (O(k)^T,
+        and O(k, k) at T = 2); without it every minimum with a continuous symmetry is
+        degenerate and is refused.
     precision : int
-        Working precision (bits) of the arb ball arithmetic for the final inequalities.
+        Bits of the arb balls of the independent check (at least 128 are used).
+    max_center_bits : int
+        Finest centre grid tried (the adaptive precision stops here).
+    verify : bool
+        Run the independent checker before issuing (default True).
 
     Returns
     -------
     CertifyResult
-        ``issued`` with the ``kind`` and the JSON ``certificate``, or a refusal with its
-        ``reason``. Never raises for a point that is simply not certifiable.
-
-    Notes
-    -----
-    Kinds: ``strict-min`` (unique critical point in the ball, a strict local minimum
-    modulo symmetry, ``G(U♯)`` enclosed), ``spurious-min`` (the same with ``G(U♯) > 0``
-    proved), ``global-min`` (``G(U) = 0`` exactly; strictness recorded when proved),
-    ``strict-saddle`` (an enclosed critical point with a proven negative Hessian
-    eigenvalue). See :mod:`landscape.certify.kernel` for the theorems and
-    ``docs/certificates.md`` for what is rigorous.
+        ``status`` ISSUED (``kind``, ``certificate``) or REFUSED (``message`` says why, e.g.
+        "certificate refused at precision P" or "degenerate critical point"); the properties
+        ``issued``, ``reason``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from landscape import Problem
     >>> p = Problem.random(3, 1, 3, seed=0)
-    >>> certify(p, np.zeros((3, 3, 1)), kind="min").issued   # U = 0 is a saddle
+    >>> certify(p, np.zeros((3, 3, 1)), kind="min").issued   # U = 0 is not a minimum
     False
     """
     U, radius, precision = _check_args(problem, U, kind, radius, gauge, precision)
+    max_center_bits = check_int("max_center_bits", max_center_bits, low=53, high=8192)
+    if U.size > MAX_VARIABLES:  # O(n³) big-integer and ball matrix work; the checker refuses larger files
+        raise InvalidArgument(f"certificates are limited to Tdk <= {MAX_VARIABLES} variables (the work grows "
+                              f"like (Tdk)³, about a minute at Tdk = 1000); got Tdk = {U.size}.")
+    if not np.all(np.abs(U) < 2.0**500):
+        raise InvalidArgument("`U` has entries too large to certify (|U| >= 2^500).")
     with blas_threads():
-        return _certify(problem, U, kind, radius, gauge, precision)
+        return _certify(problem, U, kind, radius, gauge, precision, max_center_bits, verify)
 
 
-def _certify(problem, U, kind, radius, gauge, precision) -> CertifyResult:
-    t0 = time.perf_counter()
-    gauge_res = resolve_gauge(gauge, problem.k, problem.T)
-    ex = ExactPoint(U, np.asarray(problem.U_star), np.asarray(problem.A_star))
-    timings: dict = {}
-    reasons = []
-    proof = params = None
-    if kind in ("auto", "min") and ex.loss() == 0:
-        proof, params, note = _propose_global(problem, U, ex, gauge_res, radius, precision)
+#: Refusal reasons that mean "could not decide" (exit 3), as opposed to "the requested kind
+#: does not hold at this point" (exit 1: a saddle offered as a minimum, a minimum as a saddle).
+_UNDECIDED_MARKS = ("degenerate", "certificate refused at precision", "did not converge", "checker rejected",
+                    "could not be proved", "no admissible radius", "proof failed")
+
+
+def _refuse(t0, why, kind=None, **info) -> CertifyResult:
+    undecided = any(m in why for m in _UNDECIDED_MARKS)
+    return CertifyResult.refused(why, time.perf_counter() - t0, info=info, undecided=undecided)
+
+
+def _float_lambda(problem, U, gauge):
+    """Float λ_min of ∇²G on the slice (modulo the symmetry) and of the full Hessian, with its vector."""
+    H = reduced_hessian(problem, U)
+    w, V = np.linalg.eigh(H)
+    W = tangent_float(U, gauge)
+    if W.shape[1]:
+        Q = scipy.linalg.null_space(W.T)
+        lam_s = float(np.linalg.eigvalsh(Q.T @ H @ Q)[0]) if Q.shape[1] else float("inf")
     else:
-        tried_min = False
-        if kind in ("auto", "min"):
-            proof, params, note, lam = _propose_min(problem, U, ex, gauge_res, radius, precision,
-                                                    kind == "auto")
-            tried_min = True
-            if proof is None:
-                reasons.append(note)
-        positive = kind == "auto" and tried_min and lam is not None and lam > 0
-        if proof is None and kind in ("auto", "saddle") and not positive:
-            proof, params, note = _propose_saddle(problem, U, ex, gauge_res, radius, precision)
-            if proof is None:
-                reasons.append(note)
-    seconds = time.perf_counter() - t0
-    if proof is None:
-        return CertifyResult(False, None, "refused: " + "; ".join(r for r in reasons if r), None, seconds)
-    timings["certify_seconds"] = round(seconds, 6)
-    cert = build_certificate(problem, U, proof, params, timings)
-    return CertifyResult(True, proof.kind, proof.summary, cert, seconds)
+        lam_s = float(w[0])
+    return lam_s, float(w[0]), V[:, 0], float(np.max(np.abs(w))) if w.size else 0.0
 
 
-def build_certificate(problem, U, proof: Proof, params: dict, timings: dict) -> dict:
+def _certify(problem, U, kind, radius, gauge, precision, max_bits, verify) -> CertifyResult:
+    t0 = time.perf_counter()
+    T, k = problem.T, problem.k
+    g_res = resolve_gauge(gauge, k, T)
+    Ucan, canon = canonical_float(U)
+    from ..multistart import problem_scale
+
+    rho = problem_scale(problem)
+    lam_s, lam_full, vec, hmax = _float_lambda(problem, Ucan, g_res)
+    from landscape.objectives import reduced_loss
+
+    G_f = float(reduced_loss(problem, Ucan))
+    attempts = []
+    want_min = kind in ("auto", "min")
+    # 1. global minima: an exact zero of G as centre
+    if want_min and G_f <= 1e-20 * rho * rho:
+        out = _try_global(problem, Ucan, canon, g_res, radius, precision, verify, t0)
+        if out is not None and out.issued:
+            return out
+        if out is not None:
+            attempts.append(out.message)
+    # 2. strict minima (modulo the symmetry)
+    if want_min and lam_s > 0:
+        out = _try_min(problem, Ucan, canon, g_res, radius, precision, max_bits, verify, t0, lam_s)
+        if out.issued or kind == "min":
+            return out
+        attempts.append(out.message)
+    elif kind == "min":
+        return _refuse(t0, f"not a minimum: λ_min(∇²G) modulo the symmetry ≈ {lam_s:.3g} <= 0 (float estimate)")
+    if lam_s > 0 and kind == "auto":
+        return _refuse(t0, "; ".join(a.removeprefix("refused: ") for a in attempts))
+    if kind in ("saddle", "no-min") and lam_s > 0:
+        return _refuse(t0, f"a minimum (λ_min(∇²G) modulo the symmetry ≈ {lam_s:.3g} > 0) is neither a "
+                           "saddle nor a point without local minima nearby")
+    # 3. strict saddles
+    if kind in ("auto", "saddle") and lam_full < 0:
+        out = _try_saddle(problem, Ucan, canon, g_res, radius, precision, max_bits, verify, t0, vec)
+        if out.issued or kind == "saddle":
+            return out
+        attempts.append(out.message)
+    elif kind == "saddle":
+        return _refuse(t0, f"not a saddle: λ_min(∇²G) ≈ {lam_full:.3g} >= 0 (float estimate)")
+    # 4. no local minimum in a ball
+    if kind in ("auto", "no-min"):
+        if not lam_full < 0:
+            attempts.append(f"no negative curvature at the point (λ_min(∇²G) ≈ {lam_full:.3g})")
+        else:
+            out = _try_nomin(problem, Ucan, canon, radius, precision, verify, t0, vec)
+            if out.issued or kind == "no-min":
+                return out
+            attempts.append(out.message)
+    attempts = [a.removeprefix("refused: ") for a in attempts if a]
+    return _refuse(t0, "; ".join(attempts) or "nothing could be proved")
+
+
+def _finish(problem, prover: Prover, proof: Proof, params: dict, precision, verify, t0, info=None):
+    center = encode_center(prover.c.Z, prover.c.N)
+    params = params | {"center_bits": _center_bits(int(center["den"]))}
     cert = {
         "format": FORMAT,
         "kind": proof.kind,
-        "claim": proof.summary,
-        "statement": proof.statement,
         "problem": problem.to_json(),
-        "point": {"U": hex_array(U)},
-        "parameters": params,
-        "bounds": proof.bounds,
-        "checks": proof.checks,
-        "versions": versions(),
-        "timings": timings,
+        "problem_sha256": problem_sha256(problem),
+        "center": center,
+        "parameters": params | {"precision": int(precision)},
+        "bounds": {name: {side: float(x).hex() for side, x in b.items()} for name, b in proof.bounds.items()},
     }
+    claim, statement = render(cert)
+    cert["claim"] = claim
+    cert["statement"] = statement
+    cert["versions"] = versions()
+    cert["timings"] = {"certify_seconds": round(time.perf_counter() - t0, 6)}
     cert["digest"] = digest(cert)
-    return cert
+    if verify:
+        from .checker import check_certificate
+
+        chk = check_certificate(cert, kernels=("independent",))
+        if not chk.valid:
+            return _refuse(t0, f"the independent checker rejected the proof ({chk.reason})")
+    return CertifyResult.issued_with(proof.kind, claim, cert, time.perf_counter() - t0, info=info or {})
 
 
-# -- minima --------------------------------------------------------------------------------
-def _penalty_exp(problem, U, gauge_res) -> int | None:
-    """``e`` with ``ρ = 2^{1+e}/T²`` so that ``ρ σ_min(W)² ≈ T²‖H‖_∞`` (a proposal)."""
-    Wf = tangent_float(U, gauge_res)
-    if Wf.shape[1] == 0:
+def _center_bits(N: int) -> int:
+    return max(0, int(N).bit_length() - 1)
+
+
+def _try_global(problem, Ucan, canon, gauge, radius, precision, verify, t0):
+    zc = exact_zero_center(problem, Ucan, canon)
+    if zc is None:
         return None
+    Z, N = zc
+    pr = Prover(problem, Z, N, gauge)
+    if pr.c.loss() != 0:  # pragma: no cover - exact by construction
+        return None
+    dist = float(np.linalg.norm(pr.c.as_float() - Ucan))
+    if dist > 1e-6 * max(1.0, float(np.max(np.abs(Ucan)))):
+        return None
+    lam, lam_f = pr.lambda_center()
+    base = {"gauge": gauge, "canonical": canon, "center_bits": _center_bits(pr.c.N), "method": "exact-zero"}
+    if lam is not None:
+        a = float(pr.center_bounds()["center_norm"]["hi"])
+        radii = [radius] if radius is not None else [short_down(lip_inverse(q_lo(lam) / 2, a, problem.T))]
+        for r in radii:
+            if r > 0:
+                proof = pr.min_proof(r)
+                if proof.holds:
+                    return _finish(problem, pr, proof, base | {"radius": float(r).hex(), "strict": True},
+                                   precision, verify, t0)
+    b = pr.center_bounds()
+    proof = Proof(True, "global-min", [], {"loss_center": b["loss_center"]}, {})
+    return _finish(problem, pr, proof, base | {"radius": float(0).hex(), "strict": False}, precision, verify, t0)
+
+
+def _start_bits(lam: float, a: float, T: int, scale: float) -> int:
+    """Centre bits so that the polished gradient (~2^-P·scale³) is far below μr ≈ λ²T/(64a)."""
+    need = lam * lam * T / (64 * max(a, 1e-300)) / 16
+    b = int(math.ceil(math.log2(max(scale, 1e-300) ** 3 / max(need, 1e-300)))) + 8
+    return max(64, min(b, MAX_CENTER_BITS))
+
+
+def _try_min(problem, Ucan, canon, gauge, radius, precision, max_bits, verify, t0, lam_s):
     T = problem.T
+    scale = max(1.0, float(np.max(np.abs(Ucan))))
+    a = max(float(np.linalg.norm(Ucan[t], 2)) for t in range(T))
+    bits = min(_start_bits(lam_s, a, T, scale), max_bits)
+    last = ""
+    while True:
+        Z, N, gn = repolish(problem, Ucan, gauge, bits, merit="loss")
+        pr = Prover(problem, Z, N, gauge)
+        if gauge == "slice" and not pr.s2 > 0:
+            return _refuse(t0, "degenerate critical point: the symmetry orbit is not of full dimension "
+                               "(rank-deficient factors), so no slice is transversal")
+        lam, lam_f = pr.lambda_center()
+        if lam is None:
+            what = f"modulo the {group_name(T, problem.k)} symmetry " if pr.m else ""
+            if lam_f <= 0:
+                return _refuse(t0, f"not a strict minimum: the Hessian {what}has a non-positive eigenvalue "
+                                   f"(float estimate {lam_f:.3g})")
+            return _refuse(t0, f"degenerate critical point or ill-conditioned Hessian: λ_min > 0 could not be "
+                               f"proved at the centre (float estimate {lam_f:.3g})")
+        bnd = pr.center_bounds()
+        a_hi = bnd["center_norm"]["hi"]
+        lamf = q_lo(lam)
+        g = bnd["grad_norm"]["hi"]
+        if radius is not None:
+            radii = [radius]
+        else:
+            radii = [short_down(lip_inverse(lamf / 2, a_hi, T))]
+            if g > 0:
+                radii.append(float(np.nextafter(4 * g / lamf, np.inf)))
+        first = None
+        for r in radii:
+            if not r > 0:
+                continue
+            proof = pr.min_proof(r)
+            if proof.holds:
+                params = {"gauge": gauge, "canonical": canon, "center_bits": _center_bits(pr.c.N),
+                          "method": "cholesky", "radius": float(r).hex()}
+                if proof.kind == "global-min":  # polishing landed on an exact zero of G
+                    params |= {"method": "exact-zero", "strict": True}
+                return _finish(problem, pr, proof, params, precision, verify, t0,
+                               info={"center_bits": _center_bits(pr.c.N)})
+            first = first or proof
+        last = first.note if first is not None else "no admissible radius"
+        gradient_limited = first is not None and set(first.failed) <= {"gradient_small", "transversal"}
+        if not gradient_limited or bits >= max_bits:
+            break
+        if not _grid_limited(gn, bits, Ucan):
+            return _refuse(t0, f"Newton's method did not converge (‖∇G‖ ≈ {gn:.2g} at {bits} centre bits): "
+                               "not close to a non-degenerate critical point")
+        bits = min(2 * bits, max_bits)
+    return _refuse(t0, f"certificate refused at precision {bits} bits ({last})")
+
+
+def _slice_spectrum(problem, U, gauge) -> np.ndarray:
+    """Float eigenvalues of ∇²G restricted to the slice (modulo the symmetry)."""
     H = reduced_hessian(problem, U)
-    h_inf = float(np.max(np.sum(np.abs(H), axis=1)))
-    sig = float(np.linalg.eigvalsh(Wf.T @ Wf)[0])
-    if not (sig > 0):
-        return 0
-    return min(40, max(0, int(math.ceil(math.log2(max(T * T * h_inf / sig, 1.0))))))
+    W = tangent_float(U, gauge)
+    if W.shape[1]:
+        Q = scipy.linalg.null_space(W.T)
+        H = Q.T @ H @ Q
+    return np.linalg.eigvalsh(H)
 
 
-def _anchor(ex, U, problem, penalty_exp, gauge_res):
-    bits = default_anchor_bits(U, np.asarray(problem.U_star), penalty_exp)
-    while bits >= 4:
-        try:
-            an = Anchor(ex, bits, gauge_res)
-            HZ = an.hessian(penalty_exp)
-            return an, HZ, bits
-        except OverflowRisk:
-            bits -= 2
-    raise OverflowRisk("no anchor resolution keeps the Hessian below 2^56")
-
-
-def _rank_note(an) -> str | None:
-    if an.m and not an.s2 > 0:
-        return (f"the symmetry tangents at the point are (nearly) dependent (rank-deficient factors): "
-                f"the {group_name(an.T, an.ex.U.shape[2])} gauge slice is not transversal (degenerate point)")
-    return None
-
-
-def _min_setup(problem, U, ex, gauge_res):
-    """Anchor, penalised Hessian, float λ_min and a proven residual: (center-args, note)."""
-    e = _penalty_exp(problem, U, gauge_res)
-    an, HZ, bits = _anchor(ex, U, problem, e, gauge_res)
-    note = _rank_note(an)
-    if note:
-        return None, note, None
-    HZ_f = HZ.astype(np.float64)
-    lam = float(scipy.linalg.eigh(HZ_f, eigvals_only=True, subset_by_index=[0, 0], check_finite=False)[0])
-    cH = _fl(an.hessian_scale)
-    if not lam > 0:
-        what = f"modulo the {group_name(an.T, problem.k)} symmetry " if an.m else ""
-        return None, (f"not a strict minimum: the Hessian {what}has a non-positive eigenvalue "
-                      f"(float estimate {lam * cH:.3g})"), lam * cH
-    best = None
-    for frac in (1 - 2.0**-6, 0.75, 0.5, 0.25):
-        s = int(math.floor(lam * frac))
-        if s <= 0:
+def _try_saddle(problem, Ucan, canon, gauge, radius, precision, max_bits, verify, t0, vec):
+    T = problem.T
+    ev = _slice_spectrum(problem, Ucan, gauge)
+    W = tangent_float(Ucan, gauge)
+    if W.shape[1] and np.linalg.matrix_rank(W, tol=1e-9 * max(1.0, float(np.max(np.abs(W))))) < W.shape[1]:
+        return _refuse(t0, "saddle: degenerate critical point (rank-deficient factors: the symmetry orbit "
+                           "is not of full dimension)")
+    if ev.size and float(np.min(np.abs(ev))) <= 1e-9 * float(np.max(np.abs(ev))):
+        return _refuse(t0, f"saddle: degenerate critical point (the Hessian modulo the symmetry has an "
+                           f"eigenvalue ≈ {ev[np.argmin(np.abs(ev))]:.2g})")
+    bits = 64
+    last = ""
+    while True:
+        Z, N, gn = repolish(problem, Ucan, gauge, bits)
+        pr = Prover(problem, Z, N, gauge)
+        if gauge == "slice" and pr.m and not pr.s2 > 0:
+            return _refuse(t0, "saddle: degenerate critical point (rank-deficient factors)")
+        Uf = pr.c.as_float()
+        w, V = np.linalg.eigh(reduced_hessian(problem, Uf))
+        v = int_direction(V[:, 0])
+        kd = pr.krawczyk(pr.jacobian_exp())
+        if kd is None or not kd[0] < 1:
+            return _refuse(t0, "saddle: degenerate critical point (the Jacobian modulo the symmetry is "
+                               "singular or ill-conditioned; the Krawczyk test cannot succeed)")
+        a = max(float(np.linalg.norm(Uf[t], 2)) for t in range(T))
+        k0 = math.sqrt(float(kd[0]))
+        y = math.sqrt(float(kd[1]))
+        st = math.sqrt(float(kd[2]))
+        if radius is not None:
+            radii = [radius]
+        else:
+            rmax = lip_inverse((1 - k0) / 2 / y, a, T) if y > 0 else 0.0
+            radii = [short_down(rmax)] + ([float(np.nextafter(4 * st / (1 - k0), np.inf))] if st > 0 else [])
+        first = None
+        for r in radii:
+            if not r > 0:
+                continue
+            proof = pr.saddle_proof(v, r, kd)
+            if proof.holds:
+                params = {"gauge": gauge, "canonical": canon, "center_bits": _center_bits(pr.c.N),
+                          "method": "krawczyk", "radius": float(r).hex(), "direction": v}
+                return _finish(problem, pr, proof, params, precision, verify, t0)
+            first = first or proof
+        last = first.note if first is not None else "no admissible radius"
+        # more centre bits help only when the ball was not mapped into itself
+        if bits >= max_bits or first is None or not set(first.failed) <= {"self_map", "transversal"}:
             break
-        res_sq = cholesky_residual_sq(HZ, s)
-        if res_sq is None:
-            continue
-        tau = short_up(4 * math.sqrt(_fl(res_sq)) + 1.0, 4)
-        if s - tau > 0:
-            best = (s, tau, res_sq)
+        if not _grid_limited(gn, bits, Ucan):
+            last = f"Newton's method did not converge (‖∇G‖ ≈ {gn:.2g})"
             break
-    if best is None:
-        return None, (f"could not prove λ_min > 0 at the anchor (float λ_min ≈ {lam * cH:.3g}; "
-                      "degenerate or ill-conditioned)"), lam * cH
-    s, tau, res_sq = best
-    return (an, bits, e, s, tau, res_sq), "", lam * cH
+        bits = min(4 * bits, max_bits)
+    return _refuse(t0, f"saddle: certificate refused at precision {bits} bits ({last})")
 
 
-def _min_radii(center: MinCenter, radius, g: float) -> list[float]:
-    if radius is not None:
-        return [radius]
-    an = center.anchor
-    T = an.T
-    mu0 = _fl(an.hessian_scale) * (center.shift_hz - center.residual_hz)
-    a = math.sqrt(_fl(an.max_a()))
-    delta = math.sqrt(_fl(an.delta_sq))
-    epsR = 4 / T * math.sqrt(_fl(an.epsR_sq))
-    out = []
-    rho = _lip_inverse(mu0 / 2 - epsR, a, T)
-    if rho - delta > 0:
-        out.append(short_down(rho - delta))
-        out.append(short_down((rho - delta) / 8))
-    if g > 0 and mu0 > 0:
-        out += [short_up(4 * g / mu0), short_up(2.5 * g / mu0)]
-    seen, radii = set(), []
-    for r in out:
-        if r > 0 and r not in seen:
-            seen.add(r)
-            radii.append(r)
-    return radii
-
-
-def _propose_min(problem, U, ex, gauge_res, radius, precision, auto):
-    try:
-        setup, note, lam = _min_setup(problem, U, ex, gauge_res)
-    except OverflowRisk as exc:
-        return None, None, f"minimum: {exc}", None
-    if setup is None:
-        return None, None, f"minimum: {note}", lam
-    an, bits, e, s, tau, res_sq = setup
-    center = MinCenter(problem, U, gauge_res, bits, e, s, tau, _residual_sq=res_sq, _anchor=an)
-    g = math.sqrt(_fl(ex.grad_sq()))
-    radii = _min_radii(center, radius, g)
-    if not radii:
-        why = "no radius can work (curvature bound too small for the variation bound)"
-        return None, None, f"minimum: {why}", lam
-    first = None
-    for r in radii:
-        proof = min_chain(center, r, precision)
-        if proof.holds:
-            return proof, _min_params(center, r, precision), "", lam
-        first = first or proof
-    return None, None, f"minimum: proof failed for radii {radii} ({first.summary})", lam
-
-
-def _min_params(center: MinCenter, r: float, precision: int) -> dict:
-    return {
-        "method": "cholesky-residual",
-        "radius": float(r).hex(),
-        "gauge": center.gauge,
-        "precision": precision,
-        "anchor_bits": center.anchor_bits,
-        "penalty_exp": center.penalty_exp,
-        "shift_hz": str(int(center.shift_hz)),
-        "residual_hz": float(center.residual_hz).hex(),
-    }
-
-
-def _propose_global(problem, U, ex, gauge_res, radius, precision):
-    """``G(Ũ) = 0`` exactly: a global minimum; try to add strictness."""
-    center = None
-    r_ok = None
-    try:
-        setup, note, lam = _min_setup(problem, U, ex, gauge_res)
-    except OverflowRisk:
-        setup = None
-    if setup is not None:
-        an, bits, e, s, tau, res_sq = setup
-        center = MinCenter(problem, U, gauge_res, bits, e, s, tau, _residual_sq=res_sq, _anchor=an)
-        for r in _min_radii(center, radius, 0.0):
-            if min_chain(center, r, precision).holds:
-                r_ok = r
-                break
-    if r_ok is not None:
-        proof = global_chain(center, problem, ex, r_ok, precision)
-        params = _min_params(center, r_ok, precision) | {"method": "exact-zero", "strict": True}
-    else:
-        proof = global_chain(None, problem, ex, None, precision)
-        params = {"method": "exact-zero", "strict": False, "precision": precision}
-    return proof, params, ""
-
-
-# -- saddles ---------------------------------------------------------------------------------
-def _propose_saddle(problem, U, ex, gauge_res, radius, precision):
-    bits = default_anchor_bits(U, np.asarray(problem.U_star), None)
-    an = None
-    while bits >= 4:
-        try:
-            an = Anchor(ex, bits, gauge_res)
-            HZ = an.hessian(None)
-            break
-        except OverflowRisk:
-            bits -= 2
-            an = None
-    if an is None:
-        return None, None, "saddle: no anchor resolution keeps the Hessian below 2^56"
-    cH = _fl(an.hessian_scale)
-    w, V = scipy.linalg.eigh(HZ.astype(np.float64), subset_by_index=[0, 0], check_finite=False)
-    lam = float(w[0])
-    if not lam < 0:
-        return None, None, f"saddle: no negative curvature at the point (float λ_min ≈ {lam * cH:.3g})"
-    v = V[:, 0]
-    vZ = [int(x) for x in np.rint(v / np.max(np.abs(v)) * 2.0**15).astype(np.int64)]
-    g2 = ex.grad_sq()
-    exact_critical = g2 == 0
-    note = _rank_note(an)
-    if note and not exact_critical:
-        return None, None, f"saddle: {note}"
-    WZ = an.tangent()
-    jexp = 0
-    if WZ.shape[1]:
-        h_inf = float(np.max(np.sum(np.abs(HZ.astype(np.float64)), axis=1)))
-        sig = math.sqrt(_fl(an.s2)) * 2.0**an.qc
-        jexp = max(0, int(round(math.log2(max(h_inf / max(sig, 1.0), 1.0)))))
-        while jexp > 0 and int(np.max(np.abs(WZ))) << jexp >= 1 << 55:
-            jexp -= 1
-    kd = None if note else krawczyk_data(an, jexp)
-    cgq, cHq = ex.grad_scale, an.hessian_scale
-    if kd is not None:
-        k0 = short_up(max(4 * math.sqrt(_fl(kd.kappa0_sq)), 2.0**-60), 4)
-        yn = short_up(math.sqrt(_fl(kd.ynorm_sq / (cHq * cHq))) * (1 + 2.0**-20), 6)
-        st_sq = kd.res_sq * cgq * cgq / (cHq * cHq)
-        st = short_up(math.sqrt(_fl(st_sq)) * (1 + 2.0**-20), 6) if st_sq != 0 else 0.0
-    if kd is None or not k0 < 0.5:
-        if not exact_critical:
-            why = "the Jacobian is singular or ill-conditioned" if kd is None else f"‖I − YJ‖ ≈ {k0:.2g}"
-            return None, None, f"saddle: the Krawczyk test cannot succeed ({why}; degenerate critical point?)"
-        center = SaddleCenter(problem, U, gauge_res, bits, jexp, 0.0, 0.0, 0.0, vZ, use_krawczyk=False,
-                              _anchor=an)
-        proof = saddle_chain(center, 0.0, precision)
-        if proof.holds:
-            return proof, _saddle_params(center, 0.0, precision), ""
-        return None, None, f"saddle: {proof.summary}"
-    center = SaddleCenter(problem, U, gauge_res, bits, jexp, k0, yn, st, vZ, _kdata=kd, _anchor=an)
-    if radius is not None:
-        radii = [radius]
-    else:
-        T = an.T
-        a = math.sqrt(_fl(an.max_a()))
-        delta = math.sqrt(_fl(an.delta_sq))
-        epsR = 4 / T * math.sqrt(_fl(an.epsR_sq))
-        target = (1 - k0) / 2 / yn - epsR if yn > 0 else 0.0
-        rho = _lip_inverse(target, a, T)
-        cands = []
-        if rho - delta > 0:
-            cands += [short_down(rho - delta), short_down((rho - delta) / 8)]
-        if st > 0:
-            cands += [short_up(4 * st / (1 - k0)), short_up(2.5 * st / (1 - k0))]
-        radii = []
-        for r in cands:
-            if r > 0 and r not in radii:
-                radii.append(r)
-    first = None
-    for r in radii:
-        proof = saddle_chain(center, r, precision)
-        if proof.holds:
-            return proof, _saddle_params(center, r, precision), ""
-        first = first or proof
-    if exact_critical:
-        center2 = SaddleCenter(problem, U, gauge_res, bits, jexp, 0.0, 0.0, 0.0, vZ, use_krawczyk=False,
-                              _anchor=an)
-        proof = saddle_chain(center2, 0.0, precision)
-        if proof.holds:
-            return proof, _saddle_params(center2, 0.0, precision), ""
-    detail = first.summary if first is not None else "no admissible radius"
-    return None, None, f"saddle: proof failed for radii {radii} ({detail})"
-
-
-def _saddle_params(center: SaddleCenter, r: float, precision: int) -> dict:
-    return {
-        "method": "krawczyk" if center.use_krawczyk else "exact-critical",
-        "radius": float(r).hex(),
-        "gauge": center.gauge,
-        "precision": precision,
-        "anchor_bits": center.anchor_bits,
-        "jacobian_exp": center.jacobian_exp,
-        "kappa0": float(center.kappa0).hex(),
-        "inverse_norm": float(center.inverse_norm).hex(),
-        "newton_step": float(center.newton_step).hex(),
-        "direction": [int(x) for x in center.direction],
-    }
+def _try_nomin(problem, Ucan, canon, radius, precision, verify, t0, vec):
+    T = problem.T
+    Z, N = _dyadic_Z(Ucan)
+    pr = Prover(problem, Z, N, "none")
+    v = int_direction(vec)
+    R = float(pr.rayleigh(v))
+    if not R < 0:
+        return _refuse(t0, f"no-min: no negative curvature along the proposed direction (Rayleigh quotient {R:.3g})")
+    a = pr.center_bounds()["center_norm"]["hi"]
+    r = radius if radius is not None else short_down(lip_inverse(-R / 2, a, T))
+    if not r > 0:
+        return _refuse(t0, "no-min: no admissible radius")
+    proof = pr.nomin_proof(v, r)
+    if not proof.holds:
+        return _refuse(t0, f"no-min: proof failed at r = {r:.3g} ({', '.join(proof.failed)})")
+    params = {"gauge": "none", "canonical": canon, "center_bits": _center_bits(pr.c.N), "method": "rayleigh",
+              "radius": float(r).hex(), "direction": v}
+    return _finish(problem, pr, proof, params, precision, verify, t0)

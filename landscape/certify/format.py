@@ -1,25 +1,24 @@
-"""The certificate file format ``metalora.certificate/1`` (JSON).
+"""The certificate file format ``metalora.certificate/2`` (JSON) — the only thing the prover
+and the independent checker share.
 
-Layout (every number that enters a proof is exact)::
+Layout::
 
     {
-      "format": "metalora.certificate/1",
-      "kind": "spurious-min" | "strict-min" | "global-min" | "strict-saddle",
-      "claim": "one line",
-      "statement": ["what was proved", ...],
+      "format": "metalora.certificate/2",
+      "kind": "spurious-min" | "strict-min" | "global-min" | "strict-saddle" | "no-local-min",
+      "claim": "one line", "statement": ["what was proved", ...],
       "problem": {Problem.to_json(): hex floats},
-      "point": {"U": nested hex floats (T, d, k)},
-      "parameters": {"method": ..., "radius": hex, "gauge": "slice"|"none",
-                     "precision": int, "anchor_bits": int, ...method-specific proposals},
-      "bounds": {name: {"lo": hex, "hi": hex, "ball": "[mid +/- rad]"}, ...},
-      "checks": {name: true, ...},
-      "versions": {...}, "timings": {...},
-      "digest": "sha256:<hex of the canonical JSON of everything else>"
+      "problem_sha256": "<sha256 of the canonical encoding of the exact problem data>",
+      "center": {"den": "<decimal>", "Z": nested decimal strings (T, d, k)},   # c = Z/den exactly
+      "parameters": {"radius": hex, "gauge": "slice"|"none", "center_bits": int,
+                     "precision": int, "direction": [ints] (saddles, no-local-min)},
+      "bounds": {name: {"lo": hex} | {"hi": hex} | {"lo": hex, "hi": hex}},
+      "versions": {...}, "timings": {...},             # informational, not covered by the digest
+      "digest": "sha256:<hex of the canonical JSON of every other field>"
     }
 
-``lo``/``hi`` are binary64 numbers with ``lo <= x <= hi`` for the exact quantity ``x`` (outward
-rounding of the arb ball); ``ball`` is the arb ball at the certificate's precision. The
-checker recomputes every bound and requires the stored entry to be *identical*.
+Each bound is a binary64 number with a direction: ``lo`` claims ``lo <= x`` and ``hi``
+claims ``x <= hi`` for the exact quantity ``x`` named (see ``docs/certificates.md``).
 """
 
 from __future__ import annotations
@@ -29,19 +28,49 @@ import json
 import math
 
 import numpy as np
-from flint import arb
 
 __all__ = [
     "FORMAT",
+    "KINDS",
+    "BOUND_NAMES",
+    "UNDIGESTED",
     "hex_array",
     "from_hex_array",
-    "interval",
+    "encode_center",
+    "decode_center",
+    "problem_sha256",
     "digest",
     "canonical",
     "float_of_hex",
 ]
 
-FORMAT = "metalora.certificate/1"
+FORMAT = "metalora.certificate/2"
+
+#: Kinds of certificate.
+KINDS = ("global-min", "spurious-min", "strict-min", "strict-saddle", "no-local-min")
+
+#: Bound names and the directions each must carry.
+BOUND_NAMES = {
+    "loss_center": ("lo", "hi"),
+    "grad_norm": ("hi",),
+    "center_norm": ("hi",),
+    "gauge_s": ("lo",),
+    "lambda_center": ("lo",),
+    "variation": ("hi",),
+    "mu": ("lo",),
+    "distance": ("hi",),
+    "loss_min": ("lo", "hi"),
+    "rayleigh": ("hi",),
+    "lambda_upper": ("hi",),
+    "hessian_norm": ("hi",),
+    "loss_critical": ("lo", "hi"),
+}
+
+#: Top-level fields left out of the digest: editing them cannot change what is proved.
+UNDIGESTED = ("digest", "versions", "timings")
+
+#: Largest centre denominator accepted (bits).
+MAX_DEN_BITS = 4096
 
 
 def hex_array(arr) -> list | str:
@@ -53,10 +82,13 @@ def hex_array(arr) -> list | str:
 
 
 def float_of_hex(x) -> float:
-    """A binary64 number from a hex string; anything else is refused (ValueError)."""
+    """A finite binary64 number from a hex string; anything else is refused (ValueError)."""
     if not isinstance(x, str):
         raise ValueError(f"expected a hex-float string, got {x!r}")
-    return float.fromhex(x)
+    v = float.fromhex(x)
+    if not math.isfinite(v):
+        raise ValueError(f"non-finite number {x!r}")
+    return v
 
 
 def from_hex_array(obj, shape: tuple[int, ...]) -> np.ndarray:
@@ -72,35 +104,81 @@ def from_hex_array(obj, shape: tuple[int, ...]) -> np.ndarray:
     return np.array(conv(obj, 0), dtype=np.float64).reshape(shape)
 
 
-def _down(a: arb) -> float:
-    lo = a.lower()
-    f = float(lo)
-    while arb(f) > lo:
-        f = math.nextafter(f, -math.inf)
-    return f
+def _int_of(x) -> int:
+    if not isinstance(x, str) or not x.lstrip("-").isdigit() or len(x) > MAX_DEN_BITS // 3 + 2:
+        raise ValueError(f"expected a decimal integer string, got {str(x)[:40]!r}")
+    return int(x)
 
 
-def _up(a: arb) -> float:
-    hi = a.upper()
-    f = float(hi)
-    while arb(f) < hi:
-        f = math.nextafter(f, math.inf)
-    return f
+def encode_center(Z: np.ndarray, N: int) -> dict:
+    """``{"den": str(N), "Z": nested decimal strings}`` with ``gcd(Z, N) = 1``."""
+    import math as _m
+
+    g = int(N)
+    for z in Z.ravel():
+        g = _m.gcd(g, int(z))
+    g = max(g, 1)
+
+    def conv(a):
+        if a.ndim == 1:
+            return [str(int(x) // g) for x in a]
+        return [conv(b) for b in a]
+
+    return {"den": str(int(N) // g), "Z": conv(np.asarray(Z, dtype=object))}
 
 
-def interval(a: arb, digits: int) -> dict:
-    """``{"lo", "hi", "ball"}`` for an arb ball: binary64 outward rounding plus the ball text."""
-    if not a.is_finite():
-        return {"lo": float("-inf").hex(), "hi": float("inf").hex(), "ball": "[+/- inf]"}
-    return {"lo": _down(a).hex(), "hi": _up(a).hex(), "ball": a.str(digits, radius=True, more=True)}
+def decode_center(obj, shape: tuple[int, int, int]) -> tuple[np.ndarray, int]:
+    """``(Z, N)`` from :func:`encode_center`'s output (ValueError on anything malformed)."""
+    if not isinstance(obj, dict) or set(obj) != {"den", "Z"}:
+        raise ValueError("center must be {'den', 'Z'}")
+    N = _int_of(obj["den"])
+    if N < 1 or N.bit_length() > MAX_DEN_BITS:
+        raise ValueError("center denominator out of range")
+
+    def conv(x, depth):
+        if depth == len(shape):
+            v = _int_of(x)
+            if v.bit_length() > MAX_DEN_BITS + 64:
+                raise ValueError("center entry too large")
+            return v
+        if not isinstance(x, list) or len(x) != shape[depth]:
+            raise ValueError(f"center of shape {shape} expected")
+        return [conv(y, depth + 1) for y in x]
+
+    Z = np.empty(shape, dtype=object)
+    flat = []
+
+    def walk(x, depth):
+        if depth == len(shape):
+            flat.append(x)
+        else:
+            for y in x:
+                walk(y, depth + 1)
+
+    walk(conv(obj["Z"], 0), 0)
+    Z.ravel()[:] = flat
+    return Z, N
+
+
+def problem_sha256(problem) -> str:
+    """SHA-256 of the exact problem data: sizes and every binary64 of ``A*``, ``U*``, ``U_test``.
+
+    The encoding is ``d,k,T`` followed by each array's IEEE-754 big-endian bytes, so two
+    problems get the same hash iff their data are bit-for-bit identical (collisions aside).
+    """
+    h = hashlib.sha256()
+    h.update(f"metalora.problem/{problem.d},{problem.k},{problem.T};".encode())
+    for arr in (problem.A_star, problem.U_star, problem.U_test):
+        h.update(np.ascontiguousarray(arr, dtype=">f8").tobytes())
+    return h.hexdigest()
 
 
 def canonical(obj: dict) -> bytes:
-    """Canonical JSON bytes (sorted keys, no whitespace) of a certificate without its digest."""
-    body = {k: v for k, v in obj.items() if k != "digest"}
+    """Canonical JSON bytes (sorted keys, no whitespace) of the digested fields."""
+    body = {k: v for k, v in obj.items() if k not in UNDIGESTED}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def digest(obj: dict) -> str:
-    """``sha256:<hex>`` of :func:`canonical`; any edit of any field changes it."""
+    """``sha256:<hex>`` of :func:`canonical`."""
     return "sha256:" + hashlib.sha256(canonical(obj)).hexdigest()

@@ -23,10 +23,10 @@ every point near ``U♯`` is ``V·M`` with ``V ∈ S`` near ``U♯``, ``M`` near
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import flint
-
-from ._exact import small_sym_lambda_min_lower
 
 __all__ = [
     "GAUGES",
@@ -95,6 +95,18 @@ def tangent_int(Zc: np.ndarray, gauge: str) -> np.ndarray:
     return np.stack(cols, axis=1).astype(np.int64)
 
 
+def tangent_obj(Z: np.ndarray, gauge: str) -> np.ndarray:
+    """Gauge columns for an object array of Python ints (exact; big centres)."""
+    T, d, k = Z.shape
+    n = T * d * k
+    if gauge != "slice":
+        return np.zeros((n, 0), dtype=object)
+    cols = [c for c in (_tangent(Z, g) for g in generators(T, k)) if any(int(x) != 0 for x in c)]
+    if not cols:
+        return np.zeros((n, 0), dtype=object)
+    return np.stack(cols, axis=1)
+
+
 def tangent_float(U: np.ndarray, gauge: str) -> np.ndarray:
     """The same columns at a float point (for proposals)."""
     T, d, k = U.shape
@@ -104,11 +116,11 @@ def tangent_float(U: np.ndarray, gauge: str) -> np.ndarray:
     return np.stack(cols, axis=1) if cols else np.zeros((U.size, 0))
 
 
-def gram_lower(WZ: np.ndarray, qc: int) -> flint.fmpq:
+def gram_lower(WZ: np.ndarray, qc: int, den: int | None = None) -> flint.fmpq:
     """Rigorous ``s² <= λ_min(WᵀW)/2`` for ``W = WZ/2^{q_c}`` (``0`` if nothing positive is proven).
 
     ``WᵀW`` splits into independent blocks (generators acting on disjoint tasks); each block
-    is bounded with :func:`~landscape.certify._exact.small_sym_lambda_min_lower`.
+    is bounded with :func:`small_sym_lambda_min_lower`.
     """
     m = WZ.shape[1]
     if m == 0:
@@ -130,8 +142,11 @@ def gram_lower(WZ: np.ndarray, qc: int) -> flint.fmpq:
                     seen.add(v)
                     stack.append(v)
         blocks.append(sorted(comp))
-    den = 2 << max(0, 2 * qc)
-    mul = 1 << max(0, -2 * qc)
+    if den is None:
+        den = 2 << max(0, 2 * qc)
+        mul = 1 << max(0, -2 * qc)
+    else:  # W = WZ / den: s² <= λ_min(WZᵀWZ) / (2 den²)
+        den, mul = 2 * den * den, 1
     best = None
     for comp in blocks:
         sub = M[np.ix_(comp, comp)] * mul
@@ -153,3 +168,58 @@ def task_norm_bounds(Zc: np.ndarray, qc: int) -> list[flint.fmpq]:
         inf = max(sum(abs(int(x)) for x in row) for row in Gm.tolist())
         upper.append(flint.fmpq(min(tr, inf) * mul, den))
     return upper
+
+
+def small_sym_lambda_min_lower(M: list[list[int]] | np.ndarray, den: int = 1) -> flint.fmpq:
+    """A rigorous lower bound on ``λ_min(M/den)`` for a small symmetric integer matrix.
+
+    Float proposal: a shift ``s`` (dyadic) just below the float ``λ_min`` and the float
+    Cholesky factor ``L`` of ``M/den − sI``; then with the exact ``E = M/den − sI − LLᵀ``
+    (rationals), ``λ_min >= s − ‖E‖_F``. Returns 0 or a negative bound when nothing better
+    can be proven (callers compare with their own threshold).
+    """
+    Mi = [[int(x) for x in row] for row in np.asarray(M, dtype=object).tolist()]
+    k = len(Mi)
+    if k == 0:
+        return flint.fmpq(0)
+    Mq = flint.fmpq_mat(k, k, [flint.fmpq(x, den) for row in Mi for x in row])
+    Mf = np.array([[float(flint.fmpq(x, den)) for x in row] for row in Mi])
+    lam = float(np.linalg.eigvalsh(Mf)[0])
+    best = None
+    for frac in (0.99, 0.9, 0.5):
+        s = lam * frac
+        if not np.isfinite(s) or s <= 0:
+            break
+        s_num, s_den = float(s).as_integer_ratio()
+        s_q = flint.fmpq(s_num, s_den)
+        try:
+            L = np.linalg.cholesky(Mf - s * np.eye(k))
+        except np.linalg.LinAlgError:
+            continue
+        Lq = flint.fmpq_mat(k, k, [flint.fmpq(*float(x).as_integer_ratio()) for x in L.ravel()])
+        E = Mq - Lq * Lq.transpose()
+        for i in range(k):
+            E[i, i] -= s_q
+        fro2 = sum((x * x for x in E.entries()), flint.fmpq(0))
+        bound = flint.fmpq(s_num, s_den) - _sqrt_upper_fmpq(fro2)
+        if best is None or bound > best:
+            best = bound
+        if bound > 0:
+            break
+    if best is None:
+        # Gershgorin: λ_min >= min_i (M_ii − Σ_{j≠i} |M_ij|)
+        best = min(
+            flint.fmpq(Mi[i][i] - sum(abs(Mi[i][j]) for j in range(k) if j != i), den) for i in range(k)
+        )
+    return best
+
+
+def _sqrt_upper_fmpq(x: flint.fmpq) -> flint.fmpq:
+    """A rational upper bound on ``√x`` (x >= 0), within a relative 2^-60."""
+    if x <= 0:
+        return flint.fmpq(0)
+    num, den = int(x.p), int(x.q)
+    # √(num/den) = √(num·den)/den; isqrt gives floor, add 1 for an upper bound.
+    scale = 1 << 120
+    r = math.isqrt(num * den * scale * scale) + 1
+    return flint.fmpq(r, den * scale)

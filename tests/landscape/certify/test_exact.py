@@ -1,71 +1,101 @@
-"""The exact integer engines behind the certificates (exactness, and refusal when unproven)."""
+"""Kernel A's exact arithmetic: G, ∇G, ∇²G at rational centres, λ_min bounds, the variation bound."""
 
-import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 flint = pytest.importorskip("flint")
 
-from landscape.certify._exact import (  # noqa: E402
-    OverflowRisk,
-    dyadic,
-    exact_combination,
-    exact_products,
-    int_matvec,
-    small_sym_lambda_min_lower,
-    split_limbs,
-    sumsq_int64,
-)
+from landscape import Problem, reduced_grad, reduced_hessian, reduced_loss  # noqa: E402
+from landscape.certify.exact import Center, chol_lower_bound, frac, q_hi, q_lo, sqrt_hi, sqrt_lo  # noqa: E402
+from landscape.certify.gauge import small_sym_lambda_min_lower  # noqa: E402
+from landscape.certify.prover import lip  # noqa: E402
 
 
-@given(st.integers(0, 2**32 - 1), st.sampled_from([5, 13, 20, 31]))
-def test_split_limbs_round_trip(seed, beta):
-    rnd = random.Random(seed)
-    a = np.array([rnd.randint(-(2**200), 2**200) for _ in range(20)] + [0, -1, 1], dtype=object)
-    limbs = split_limbs(a, beta)
-    assert all(int(np.max(np.abs(x))) < 2**beta for x in limbs)
-    rec = [sum(int(limbs[j][i]) << (beta * j) for j in range(len(limbs))) for i in range(a.size)]
-    assert rec == [int(x) for x in a]
+def _center_of(U):
+    flat = U.ravel().tolist()
+    q = max(x.as_integer_ratio()[1].bit_length() - 1 for x in flat)
+    Z = np.array([x.as_integer_ratio()[0] << (q - (x.as_integer_ratio()[1].bit_length() - 1)) for x in flat],
+                 dtype=object).reshape(U.shape)
+    return Z, 1 << q
 
 
-@given(st.integers(0, 2**32 - 1))
-def test_exact_products_equal_integer_products(seed):
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([(3, 1, 3), (4, 2, 2), (5, 2, 3)]))
+def test_center_matches_float_derivatives(seed, dkT):
+    p = Problem.random(*dkT, seed=seed % 1000)
+    U = np.random.default_rng(seed).standard_normal(p.U_star.shape)
+    c = Center(p, *_center_of(U))
+    assert float(frac(c.loss())) == pytest.approx(reduced_loss(p, U), rel=1e-12)
+    g = np.array([float(frac(c.grad_scale * int(x))) for x in c.GZ.ravel()])
+    np.testing.assert_allclose(g, reduced_grad(p, U).ravel(), rtol=1e-10, atol=1e-12)
+    assert float(frac(c.grad_sq())) == pytest.approx(float(g @ g), rel=1e-10)
+    H = np.array([float(frac(c.hessian_scale * int(x))) for x in c.hessian_int().ravel()]).reshape(U.size, U.size)
+    np.testing.assert_allclose(H, reduced_hessian(p, U), rtol=1e-10, atol=1e-10)
+
+
+def test_rational_centre_and_exact_zero():
+    p = Problem.random(4, 1, 3, seed=0)
+    Z, N = _center_of(np.array(p.U_star))
+    assert Center(p, Z, N).loss() == 0 and Center(p, Z, N).grad_sq() == 0
+    # a non-dyadic denominator works too: 3·U*/3
+    assert Center(p, Z * 3, N * 3).loss() == 0
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(2, 12))
+def test_cholesky_bound_is_a_lower_bound(seed, n):
     rng = np.random.default_rng(seed)
-    A = rng.integers(-(2**60), 2**60, size=(17, 33))
-    B = rng.integers(-(2**60), 2**60, size=(33, 9))
-    rec = sum(P.astype(np.int64).astype(object) * (1 << e) for e, P in exact_products(A, B))
-    assert (rec == A.astype(object) @ B.astype(object)).all()
+    B = rng.integers(-1000, 1000, size=(n, n))
+    M = (B @ B.T + np.eye(n, dtype=np.int64)).astype(object) * (1 << 70)  # beyond int64
+    lo, est = chol_lower_bound(M)
+    lam = np.linalg.eigvalsh((B @ B.T + np.eye(n)).astype(float))[0] * 2.0**70
+    assert lo is not None and 0 < float(frac(lo)) <= lam * (1 + 1e-9)
 
 
-def test_exact_combination_is_exact_and_refuses_overflow():
-    rng = np.random.default_rng(0)
-    M1 = rng.integers(-(2**50), 2**50, size=(20, 20))
-    M2 = 4 * M1 + rng.integers(-1000, 1000, size=(20, 20))
-    R = exact_combination([(2, M1, +1), (0, M2, -1)])
-    assert (R.astype(object) == 4 * M1.astype(object) - M2.astype(object)).all()
-    # a result near 2^62 cannot be proven to fit: refused, never wrapped silently
-    with pytest.raises(OverflowRisk):
-        exact_combination([(12, M1, +1), (0, M2, -1)])
+def test_cholesky_bound_refuses_indefinite_and_singular():
+    assert chol_lower_bound(np.array([[1, 2], [2, 1]], dtype=object))[0] is None
+    assert chol_lower_bound(np.array([[1, 1], [1, 1]], dtype=object))[0] is None
 
 
-def test_sumsq_and_matvec_exact():
-    rng = np.random.default_rng(1)
-    x = rng.integers(-(2**61), 2**61, size=3000)
-    assert sumsq_int64(x) == sum(int(v) ** 2 for v in x)
-    v = [random.Random(2).randint(-(2**150), 2**150) for _ in range(40)]
-    M = rng.integers(-(2**56), 2**56, size=(25, 40))
-    assert int_matvec(M, v) == list(M.astype(object) @ np.array(v, dtype=object))
+def test_rounding_helpers():
+    x = flint.fmpq(1, 3)
+    assert Fraction(q_lo(x)) <= Fraction(1, 3) <= Fraction(q_hi(x))
+    assert sqrt_lo(flint.fmpq(2)) ** 2 <= 2 <= sqrt_hi(flint.fmpq(2)) ** 2
+    assert sqrt_hi(0) == 0
 
 
-def test_dyadic_is_exact():
-    x = np.array([0.1, -3.5e-20, 7.0, 0.0, 2.0**-1074])
-    q, (Z,) = dyadic(x)
-    from fractions import Fraction
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([(3, 1, 3), (4, 2, 2), (5, 2, 4)]), st.floats(1e-3, 1.0))
+def test_variation_bound_holds(seed, dkT, rho):
+    """‖∇²G(c + δ) − ∇²G(c)‖₂ <= Lip(‖δ‖) with a >= max_t ‖c_t‖₂ (the bound both kernels use)."""
+    p = Problem.random(*dkT, seed=seed % 997)
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal(p.U_star.shape)
+    delta = rng.standard_normal(c.shape)
+    delta *= rho / np.linalg.norm(delta)
+    a = max(np.linalg.norm(c[t], 2) for t in range(p.T))
+    dH = np.linalg.norm(reduced_hessian(p, c + delta) - reduced_hessian(p, c), 2)
+    L = float(lip(flint.fmpq(*float(a).as_integer_ratio()), flint.fmpq(*float(rho).as_integer_ratio()), p.T))
+    assert dH <= L * (1 + 1e-9)
 
-    assert [Fraction(int(z), 2**q) for z in Z] == [Fraction(v) for v in x]
+
+def test_a_quarter_of_the_variation_bound_fails():
+    """The bound is not vacuous: a quarter of it is violated on some random instance."""
+    worst = 0.0
+    for seed in range(40):
+        p = Problem.random(3, 1, 2, seed=seed)
+        rng = np.random.default_rng(seed)
+        c = rng.standard_normal(p.U_star.shape)
+        delta = rng.standard_normal(c.shape)
+        delta *= 0.5 / np.linalg.norm(delta)
+        a = max(np.linalg.norm(c[t], 2) for t in range(p.T))
+        dH = np.linalg.norm(reduced_hessian(p, c + delta) - reduced_hessian(p, c), 2)
+        L = float(lip(flint.fmpq(*float(a).as_integer_ratio()), flint.fmpq(1, 2), p.T))
+        worst = max(worst, dH / L)
+    assert worst > 0.25
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(1, 6))
@@ -76,9 +106,9 @@ def test_small_lambda_lower_is_a_lower_bound(seed, k):
     lo = small_sym_lambda_min_lower(M)
     lam = np.linalg.eigvalsh(M.astype(float))[0]
     assert float(lo) <= lam * (1 + 1e-12)
-    assert float(lo) > 0  # a positive definite integer matrix is proven positive
+    assert float(lo) > 0
 
 
 def test_small_lambda_lower_fails_on_singular():
     assert small_sym_lambda_min_lower([[1, 1], [1, 1]]) <= 0
-    assert small_sym_lambda_min_lower([[1, 2], [2, 1]]) <= 0  # indefinite
+    assert small_sym_lambda_min_lower([[1, 2], [2, 1]]) <= 0
