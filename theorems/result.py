@@ -35,7 +35,8 @@ __all__ = ["Status", "ClaimResult", "jsonable", "problem_record"]
 def problem_record(problem, *, seed=None, role: str = "claim") -> dict:
     """Identify a problem in a result: sizes, the seed it was drawn with (if known), a
     short SHA-256 fingerprint of its exact data, and its role (``"claim"`` or
-    ``"contrast"``: an instance deliberately outside the hypothesis)."""
+    ``"contrast"``: an instance deliberately outside the hypothesis).
+    """
     digest = fingerprint(problem.to_json())
     rec = {"d": problem.d, "k": problem.k, "T": problem.T, "fingerprint": digest[:16], "role": role}
     if seed is not None:

@@ -35,8 +35,8 @@ from landscape._validation import check_int
 from landscape.problem import Problem
 
 from . import _critical as C
-from ._claim import Claim, Timer, assemble, record, worst_of
-from .result import ClaimResult, Status, problem_record
+from ._claim import Claim, Timer, conclude, worst_of
+from .result import ClaimResult, Status
 from .two_task_landscape import Unavailable, certify_fn, certify_one
 
 __all__ = ["check_spurious_minima", "CLAIM"]
@@ -85,13 +85,8 @@ def check_spurious_minima(
     max_certify = check_int("max_certify", max_certify, low=0)
     T = problem.T
     with Timer() as timer:
-        rec_problem = {**problem_record(problem), **(label or {})}
         cands, info = C.gather(problem, points=points, starts=starts, method=method, seed=seed,
                                search_result=search_result)
-        if not cands and "unavailable" in info:
-            rec = record(rec_problem, Status.UNAVAILABLE, f"no critical points to test: {info['unavailable']}",
-                         {"search": info})
-            return assemble(CLAIM, [rec], seconds=timer.seconds)
         rho = C.scale(problem)
         spurious, bad_given, n_crit = [], [], 0
         for U, origin in cands:
@@ -150,8 +145,7 @@ def check_spurious_minima(
             best = min((r for _, r in spurious), key=lambda r: -r["min_eig_rel"])
             note = (f"{len(spurious)} spurious minima (e.g. G = {best['loss']:.4g}, λ_min = {best['min_eig']:.3g}); "
                     + (f"{len(certified)} certified" if certified else cert_note or "not certified (certify=False)"))
-        rec = record(rec_problem, status, note, m)
-    return assemble(CLAIM, [rec], seconds=timer.seconds)
+        return conclude(CLAIM, problem, status, note, m, label=label, timer=timer)
 
 
 def summarize(records):

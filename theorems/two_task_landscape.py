@@ -36,9 +36,9 @@ import numpy as np
 from landscape.problem import Problem
 
 from . import _critical as C
-from ._claim import Claim, Timer, assemble, record, worst_of
+from ._claim import Claim, Timer, conclude, worst_of
 from ._linalg import column_independence
-from .result import ClaimResult, Status, problem_record
+from .result import ClaimResult, Status
 from .sr_rank_gap import retraining_columns
 
 __all__ = ["check_two_task_landscape", "CLAIM"]
@@ -167,15 +167,10 @@ def check_two_task_landscape(
         certify = bool(certify_saddle)
     T = problem.T
     with Timer() as timer:
-        rec_problem = {**problem_record(problem), **(label or {})}
         indep = column_independence(retraining_columns(problem))
         hyp = T == 2 and indep["independent"]
         cands, info = C.gather(problem, points=points, starts=starts, method=method, seed=seed,
                                search_result=search_result)
-        if not cands and "unavailable" in info:
-            rec = record(rec_problem, Status.UNAVAILABLE, f"no critical points to test: {info['unavailable']}",
-                         {"search": info})
-            return assemble(CLAIM, [rec], seconds=timer.seconds)
         rows, bad_given, skipped = [], [], 0
         for U, origin in cands:
             mrow = C.measure(problem, U, min_eig)
@@ -281,8 +276,7 @@ def check_two_task_landscape(
                     note += f" (not proved for the rest: {why})"
             elif cs is not None:
                 note += "; numerical only (certificates unavailable)"
-        rec = record(rec_problem, status, note, m)
-    return assemble(CLAIM, [rec], seconds=timer.seconds)
+        return conclude(CLAIM, problem, status, note, m, label=label, timer=timer)
 
 
 def summarize(records):

@@ -201,7 +201,8 @@ class VerifyReport:
     @property
     def exit_code(self) -> int:
         """0 every claim holds (or is outside its hypothesis by design), 1 one fails,
-        3 none fails but one is undecided or unavailable."""
+        3 none fails but one is undecided or unavailable.
+        """
         from landscape.runs import ExitCode, Status
 
         statuses = {r.status for r in self.results}
@@ -382,7 +383,8 @@ def verify(
 
 def _cached_search(cache, key, problem, opts, seed):
     """One ``landscape.search.search`` per problem, starts and method (default ``"roots"``),
-    shared by thm3.4 and spurious-t3."""
+    shared by thm3.4 and spurious-t3.
+    """
     from landscape.search import search
 
     starts = opts.get("starts", 64)

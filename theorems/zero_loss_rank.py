@@ -221,7 +221,6 @@ def check_zero_loss_adaptable(
         search, pts, given, bad = collect_points(
             problem, search=search, points=points, starts=starts, adversarial_starts=adversarial_starts, seed=seed
         )
-        s = search.scale
         ells, ratios, viol = [], [], []
         for p in pts:
             tau = noise_floor((d, d), point_scale(problem, p.A, p.U, problem.A_star))
