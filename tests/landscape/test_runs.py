@@ -122,3 +122,10 @@ def test_check_budget_names_the_estimate_and_the_override():
         check_budget("the search", 2e3, 100, unit="MB")
     assert "--force" in str(exc.value)
     check_budget("the search", 2e3, 100, unit="MB", force=True)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    path = atomic_write_json(tmp_path / "x.json", {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
