@@ -1,9 +1,16 @@
-"""Throughput of one Meta-LoRA training step on ConvAI2-shaped data: ours vs a naive reference.
+"""Throughput of Meta-LoRA training on ConvAI2-shaped data: ours (task cycling and mixed-task
+batches) vs a naive reference.
 
-Ours (experiments.convai2): dynamic padding with length bucketing, all 20 candidates of an
-example in one forward, vectorised collation from cached token arrays, bf16 autocast with fp32
-master weights (CUDA), fused AdamW (CUDA), SDPA attention (CUDA; eager on CPU, where it is
-faster), per-task adapters switched with peft ``set_adapter`` on one wrapped model.
+Ours (experiments.convai2 on experiments.engine): dynamic padding with length bucketing, all
+20 candidates of an example in one forward, vectorised collation from cached token arrays,
+bf16 autocast with fp32 master weights (CUDA), fused AdamW (CUDA), SDPA attention (CUDA;
+eager on CPU, where it is faster). Two ways to batch the tasks:
+
+* ``cycle``: each batch is one task's, routed through that task's peft adapter
+  (``set_adapter`` on one wrapped model), tasks cycled one batch at a time;
+* ``mixed``: each batch mixes tasks; the batched LoRA layer routes every example to its own
+  task's adapter and head (one gathered low-rank product per layer), so a batch can be as
+  large as the device allows regardless of how many examples one task has.
 
 Naive reference (written here, in the manner of the authors' scripts): fp32, eager attention,
 every sequence of a task padded to the task's longest, batches collated by a Python loop over
@@ -80,10 +87,11 @@ def synthetic_encoded(n_tasks, per_task, *, vocab, max_length, C=20, seed=0):
     )
 
 
-def build(model_size, n_tasks, rank, *, attn, vocab, max_length, seed=0):
+def build(model_size, n_tasks, rank, *, attn, vocab, max_length, seed=0, mixed=False):
     import torch
 
     from experiments.convai2.models import CrossEncoder, build_model
+    from experiments.engine import add_task_parts, get_strategy
 
     class Tok:
         pad_token_id, cls_token_id, sep_token_id = 1, 0, 2
@@ -95,11 +103,16 @@ def build(model_size, n_tasks, rank, *, attn, vocab, max_length, seed=0):
     m = CrossEncoder(
         build_model(model_size, tokenizer=Tok(), max_length=max_length, dropout=0.1, attn=attn)
     )
-    for t in range(n_tasks):
-        m.add_head(f"t{t}")
-    for t in range(n_tasks):
-        m.add_lora(f"t{t}", rank=rank, alpha=16, dropout=0.1)
-    m.set_base_trainable(True)
+    add_task_parts(
+        m,
+        get_strategy("meta-lora"),
+        [f"t{t}" for t in range(n_tasks)],
+        rank=rank,
+        alpha=16,
+        dropout=0.1,
+        targets="all-linear",
+        mixed=mixed,
+    )
     return m
 
 
@@ -149,15 +162,17 @@ def cpu_peak_flops(seconds=1.0):
 
 def make_variant(kind, enc, args, device):
     """Build one variant; returns ``(run_epochs, info)`` where ``run_epochs()`` times the same
-    work (``args.epochs`` passes over every task) and returns seconds, useful FLOPs, tokens, examples."""
+    work (``args.epochs`` passes over every task) and returns seconds, useful FLOPs, tokens, examples.
+    """
     import torch
 
     from experiments.convai2.batching import plan_batches
-    from experiments.convai2.engine import make_optimizer, train_step
     from experiments.convai2.models import pair_loss
-    from experiments.convai2.runtime import Runtime
+    from experiments.convai2.workload import PersonaWorkload
+    from experiments.engine import Runtime, make_optimizer, train_step
 
-    ours = kind == "ours"
+    ours = kind != "naive"
+    mixed = kind == "mixed"
     amp = torch.bfloat16 if ours and (device.type == "cuda" or args.amp == "bf16") else None
     rt = Runtime(device=device, amp_dtype=amp, fused_adamw=ours and device.type == "cuda")
     attn = (
@@ -166,8 +181,19 @@ def make_variant(kind, enc, args, device):
         else (args.attn if args.attn != "auto" else ("sdpa" if device.type == "cuda" else "eager"))
     )
     model = build(
-        args.model, args.tasks, args.rank, attn=attn, vocab=args.vocab, max_length=args.max_length
+        args.model, args.tasks, args.rank, attn=attn, vocab=args.vocab, max_length=args.max_length, mixed=mixed
     ).to(device)
+    workload = PersonaWorkload(
+        {"train": enc},
+        "train",
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        loss_kind="pointwise",
+        pad_id=1,
+        pad_multiple=8,
+        eval_max_tokens=65536,
+        token_types=False,
+    )
     if ours and args.grad_checkpointing:
         model.hf.gradient_checkpointing_enable(
             gradient_checkpointing_kwargs={"use_reentrant": False}
@@ -183,8 +209,12 @@ def make_variant(kind, enc, args, device):
     task_max = {t: int(enc.example_max_length[enc.examples_of(t)].max()) for t in range(args.tasks)}
 
     def epoch_plan(seed):
-        """One pass over every task's examples, tasks cycled one minibatch at a time."""
+        """One pass over every task's examples: tasks cycled one minibatch at a time, or (mixed)
+        batches drawn from all tasks' examples together.
+        """
         rng = np.random.default_rng(seed)
+        if mixed:
+            return [(None, b) for b in workload.train_batches(None, rng)]
         plans = []
         for t in range(args.tasks):
             ex = enc.examples_of(t)
@@ -204,19 +234,10 @@ def make_variant(kind, enc, args, device):
         ]
 
     def one(t, b):
-        model.use(f"t{t}")
+        if t is not None:
+            model.use(f"t{t}")
         if ours:
-            train_step(
-                model,
-                enc,
-                b,
-                rt=rt,
-                optimizer=opt,
-                lr=1e-5,
-                loss_kind="pointwise",
-                pad_id=1,
-                pad_multiple=8,
-            )
+            train_step(model, workload, b, rt=rt, optimizer=opt, lr=1e-5)
         else:
             ids, mask, gold = naive_collate(enc, b, task_max[t])
             ids, mask, gold = ids.to(device), mask.to(device), gold.to(device)
@@ -266,6 +287,7 @@ def make_variant(kind, enc, args, device):
         "attention": attn,
         "optimizer": "AdamW fused" if rt.fused_adamw else ("AdamW" if ours else "AdamW (for-loop)"),
         "padding": "dynamic, length-bucketed" if ours else "whole task",
+        "task_batching": "mixed (batched LoRA)" if mixed else "cycle (peft)",
         "collation": "vectorised" if ours else "Python loops",
     }
     return run_epochs, info
@@ -301,8 +323,14 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="tiny model, few steps (CPU smoke run)")
     ap.add_argument(
         "--model",
-        default="roberta-large",
-        choices=("roberta-large", "roberta-base", "roberta-tiny"),
+        default="roberta-large-random",
+        choices=("roberta-large-random", "roberta-base-random", "roberta-tiny-random"),
+        help="random weights (speed does not depend on their values)",
+    )
+    ap.add_argument(
+        "--variants",
+        default="naive,cycle,mixed",
+        help="comma-separated subset of naive, cycle, mixed",
     )
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     ap.add_argument("--tasks", type=int, default=10, help="tasks (one LoRA adapter + head each)")
@@ -349,7 +377,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.quick:
         args.model, args.tasks, args.per_task, args.epochs, args.warmup, args.repeats = (
-            "roberta-tiny",
+            "roberta-tiny-random",
             2,
             8,
             1,
@@ -383,13 +411,16 @@ def main(argv=None):
     if peak is None:
         peak, peak_note = float("nan"), "unknown GPU: pass --peak-tflops"
     enc = synthetic_encoded(args.tasks, args.per_task, vocab=args.vocab, max_length=args.max_length)
-    variants = [make_variant("naive", enc, args, device), make_variant("ours", enc, args, device)]
-    timings = [[], []]
+    kinds = [k.strip() for k in args.variants.split(",") if k.strip()]
+    if not kinds or any(k not in ("naive", "cycle", "mixed") for k in kinds):
+        ap.error("--variants must be a comma-separated subset of naive, cycle, mixed")
+    variants = [make_variant(k, enc, args, device) for k in kinds]
+    timings = [[] for _ in variants]
     for _ in range(args.repeats):  # interleaved, so that a change in machine load hits both alike
         for i, (run_epochs, _) in enumerate(variants):
             timings[i].append(run_epochs())
     rows = [summarize(info, t, peak) for (_, info), t in zip(variants, timings)]
-    naive, ours = rows
+    by = {r["kind"]: r for r in rows}
     print(
         f"ConvAI2 Meta-LoRA training, {args.model}, T={args.tasks} adapters (rank {args.rank}), batch {args.batch_size} "
         f"examples x 20 candidates, {args.epochs} epoch(s) of {args.tasks}x{args.per_task} examples, device {name}"
@@ -405,9 +436,14 @@ def main(argv=None):
             f"{r['kind']:7s}{r['precision']:>14s}{r['attention']:>10s}{r['examples_per_s']:12.2f}{r['tokens_per_s']:11.0f}"
             f"{r['tflops_per_s']:9.3f}{100 * r['mfu']:7.1f}%{r['peak_memory_bytes'] / 2**20:10.0f}"
         )
-    ratio = ours["examples_per_s"] / naive["examples_per_s"]
+    ratios = {}
+    for a, b in (("cycle", "naive"), ("mixed", "naive"), ("mixed", "cycle")):
+        if a in by and b in by:
+            ratios[f"{a}/{b}"] = by[a]["examples_per_s"] / by[b]["examples_per_s"]
     print(
-        f"speed-up (examples/s): {ratio:.2f}x   [MFU relative to: {peak_note}, {peak / 1e12:.2f} TFLOP/s; {mem_note}]"
+        "speed-up (examples/s): "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+        + f"   [MFU relative to: {peak_note}, {peak / 1e12:.2f} TFLOP/s; {mem_note}]"
     )
     import peft
     import transformers
@@ -420,7 +456,7 @@ def main(argv=None):
         "peak_note": peak_note,
         "memory_note": mem_note,
         "results": rows,
-        "speedup_examples_per_s": ratio,
+        "speedup_examples_per_s": ratios,
         "env": {
             "python": sys.version.split()[0],
             "numpy": np.__version__,

@@ -2,7 +2,7 @@
 
 * **Dynamic padding**: a batch is padded to its own longest sequence (rounded up to
   ``pad_multiple``), never to the task's longest.
-* **Bucketing**: examples are shuffled, cut into chunks of ``bucket`` batches, sorted by
+* **Bucketing** (on by default; ``bucketing=False`` gives plain random minibatches): examples are shuffled, cut into chunks of ``bucket`` batches, sorted by
   length inside a chunk, batched, and the batch order shuffled again, so that a batch holds
   examples of similar length while the epoch stays random.
 * **Token budget** (``max_tokens``): a batch holds as many examples as fit in
@@ -61,6 +61,7 @@ def plan_batches(
     rng: np.random.Generator | None = None,
     bucket: int = 50,
     pad_multiple: int = 8,
+    bucketing: bool = True,
 ) -> list[np.ndarray]:
     """Split ``examples`` (indices into ``enc``) into batches.
 
@@ -74,6 +75,9 @@ def plan_batches(
         Shuffle (training); ``None`` sorts all examples by length (evaluation, deterministic).
     bucket : int
         Chunk size in batches for length bucketing.
+    bucketing : bool
+        False: plain random minibatches (the shuffled examples cut in order, no sorting by
+        length), as a reference for what bucketing changes.
     """
     batch_size = check_int("batch_size", batch_size, low=1)
     examples = np.asarray(examples, dtype=np.int64)
@@ -85,6 +89,8 @@ def plan_batches(
         order = examples[np.argsort(lengths[examples], kind="stable")]
         return _cut(order, lengths, batch_size, max_tokens, C, pad_multiple)
     perm = examples[rng.permutation(len(examples))]
+    if not bucketing:
+        return _cut(perm, lengths, batch_size, max_tokens, C, pad_multiple)
     if max_tokens is None:
         chunk = batch_size * bucket
     else:

@@ -1,4 +1,4 @@
-"""Readers for ConvAI2 / PersonaChat dialogues in the ParlAI text and PersonaChat JSON formats.
+r"""Readers for ConvAI2 / PersonaChat dialogues in the ParlAI text and PersonaChat JSON formats.
 
 Both readers produce the same structures: a :class:`Dialogue` holds the persona sentences of
 the speaker whose replies are predicted and one :class:`Example` per reply. An example is the
@@ -11,7 +11,7 @@ ParlAI text (``train_self_original.txt``)::
 
     1 your persona: i like cats .
     2 your persona: i live in a small town .
-    3 hi , how are you ?\\tgood , i just fed my cat .\\t\\tcand_1|cand_2|...|cand_20
+    3 hi , how are you ?\tgood , i just fed my cat .\t\tcand_1|cand_2|...|cand_20
 
 ``n`` restarts at 1 for every dialogue; the gold reply is one of the candidates.
 
@@ -462,13 +462,13 @@ def find_split(data, split: str) -> Path:
     if data.is_file():
         if detect_format(data) != "json":
             raise InvalidArgument(
-                f"`data`={str(data)!r} is a ParlAI text file; give the directory that holds "
+                f"`--data` {str(data)!r} is a ParlAI text file; give the directory that holds "
                 "train_self_original.txt and valid_self_original.txt (only a JSON file holds both splits)."
             )
         return data
     if not data.is_dir():
         raise InvalidArgument(
-            f"`data` must be a directory or a file; got data={str(data)!r} (not found)."
+            f"`--data` must be a directory or a file; got {str(data)!r} (not found)."
         )
     for name in (f"{split}_self_original.txt", f"{split}.txt"):
         if (data / name).is_file():
@@ -482,7 +482,7 @@ def find_split(data, split: str) -> Path:
     if len(js) == 1:
         return js[0]
     raise InvalidArgument(
-        f"`data`={str(data)!r} holds no file for split {split!r}: expected {split}_self_original.txt "
+        f"`--data` {str(data)!r} holds no file for split {split!r}: expected {split}_self_original.txt "
         "(ParlAI text) or personachat_self_original.json (PersonaChat JSON)."
     )
 

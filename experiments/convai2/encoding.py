@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,20 +117,20 @@ class EncodedSet:
         return np.flatnonzero(self.task == task)
 
     def save(self, path, key: str) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(
-            tmp,
-            ids=self.ids,
-            offsets=self.offsets,
-            type_start=self.type_start,
-            gold=self.gold,
-            label=self.label,
-            task=self.task,
-            task_names=np.array(self.task_names, dtype=str),
-            key=np.array(key),
-        )
-        os.replace(tmp, path)
+        from landscape.runs import atomic_output
+
+        with atomic_output(Path(path), suffix=".npz") as tmp:
+            np.savez(
+                tmp,
+                ids=self.ids,
+                offsets=self.offsets,
+                type_start=self.type_start,
+                gold=self.gold,
+                label=self.label,
+                task=self.task,
+                task_names=np.array(self.task_names, dtype=str),
+                key=np.array(key),
+            )
 
     @classmethod
     def load(cls, path, key: str | None = None) -> "EncodedSet | None":
@@ -261,8 +260,8 @@ def encode_examples(
     room = max_length - tmpl.n_special
     if room <= max_candidate_length:
         raise InvalidArgument(
-            f"`max_length`={max_length} leaves no room for a context after the {tmpl.n_special} "
-            f"special tokens and `max_candidate_length`={max_candidate_length}."
+            f"`--max-length` {max_length} leaves no room for a context after the {tmpl.n_special} "
+            f"special tokens and `--max-candidate-length` {max_candidate_length}."
         )
     strings: dict[str, int] = {}
     rows = []  # (task, context string ids, candidate string ids, label, persona id)
@@ -344,7 +343,8 @@ def _data_digest(tasks) -> str:
 
 def cached_encode(cache_dir, role: str, tokenizer, tasks, **settings) -> EncodedSet:
     """:func:`encode_examples`, cached in ``cache_dir/<role>.npz`` under a key of
-    (tokenizer, data, settings); a stale cache is rebuilt."""
+    (tokenizer, data, settings); a stale cache is rebuilt.
+    """
     tasks = [(name, tuple(ds)) for name, ds in tasks]
     key = hashlib.sha256(
         json.dumps(

@@ -28,46 +28,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from landscape.errors import InvalidArgument
-
-from .batching import plan_batches
-from .checkpoint import (
+from experiments.engine import (
+    FinetuneSettings,
+    OutDir,
+    TaskResult,
     check_resume,
-    load_json,
-    load_optimizer_state,
+    finetune_loop,
     load_tensors,
-    optimizer_state,
+    peak_memory,
     save_json,
-    save_tensors,
+    seed_torch,
+    select_epochs,
+    setup_runtime,
 )
-from .data import load_split
+
+from landscape.errors import InvalidArgument
 from .encoding import load_tokenizer
-from .engine import evaluate, linear_lr, make_optimizer, train_step
 from .models import CrossEncoder, build_model
 from .presets import FinetuneConfig, validate_finetune
-from .retrain import encode_on_main, finish_model, load_base
-from .runtime import derive_seed, peak_memory, resolve_attn, seed_torch, setup_runtime
-from .tasks import group_tasks, load_cluster_map, test_splits
+from .retrain import encode_on_main, finish_model, load_base, report_map, split_tasks
+from .runtime import resolve_attn
+from .tasks import member_fingerprints, test_splits
+from .workload import PersonaWorkload
 
 __all__ = ["TaskResult", "FinetuneResult", "finetune", "select_epochs"]
-
-
-@dataclass(frozen=True)
-class TaskResult:
-    """Per-epoch accuracies of one test persona and the two selected numbers."""
-
-    name: str
-    index: int
-    n_finetune: int
-    n_select: int
-    n_eval: int
-    train_loss: tuple
-    select_accuracy: tuple
-    eval_accuracy: tuple
-    honest_epoch: int
-    honest_accuracy: float
-    paper_epoch: int
-    paper_accuracy: float
 
 
 @dataclass(frozen=True)
@@ -83,7 +67,7 @@ class FinetuneResult:
     rank: int | None
     seed: int
     tasks: tuple
-    mean_honest_accuracy: float
+    mean_honest_accuracy: float | None
     mean_paper_accuracy: float
     seconds: float
     runtime: dict
@@ -93,25 +77,34 @@ class FinetuneResult:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
-def select_epochs(select_acc, eval_acc) -> tuple[int, float, int, float]:
-    """(honest epoch, its eval accuracy, paper epoch, its eval accuracy); epochs are 1-based.
-
-    Honest: argmax of the selection accuracy (earliest on ties). Paper: argmax of the
-    evaluation accuracy itself (earliest on ties).
-    """
-    s = np.asarray(select_acc, dtype=float)
-    e = np.asarray(eval_acc, dtype=float)
-    if s.shape != e.shape or s.size == 0:
-        raise InvalidArgument(
-            f"`select_acc` and `eval_acc` must be non-empty and of equal length; got {s.size}, {e.size}."
-        )
-    h = int(np.argmax(s))
-    p = int(np.argmax(e))
-    return h + 1, float(e[h]), p + 1, float(e[p])
-
-
 def _task_name(i: int) -> str:
     return f"test{i}"
+
+
+def check_disjoint(splits, by_name: dict, retrained: list) -> dict:
+    """Refuse test personas that were retrained on (after cluster merging).
+
+    ``retrained`` is the base run's ``config.json`` task list (names and persona
+    fingerprints). A test task overlaps when it has a retraining task's name (the same
+    cluster under one map for both splits) or shares one of its personas.
+    """
+    names = {t["name"] for t in retrained}
+    prints = {p for t in retrained for p in t.get("personas", ())}
+    test_prints = 0
+    for s in splits:
+        mine = set(member_fingerprints(by_name[s.name]))
+        test_prints += len(mine)
+        if s.name in names or mine & prints:
+            raise InvalidArgument(
+                f"test persona {s.name} was also a retraining task (same cluster or persona); "
+                "the test personas must be unseen: check --data and --cluster-map."
+            )
+    return {
+        "checked": bool(prints) or not retrained,
+        "retrain_personas": len(prints),
+        "test_personas": test_prints,
+        "shared": 0,
+    }
 
 
 def finetune(
@@ -134,33 +127,37 @@ def finetune(
     -------
     FinetuneResult
     """
-    from tqdm.auto import tqdm
-
     validate_finetune(config)
     cfg = config
     base = load_base(cfg.base)
-    bcfg = base["config"]
     rt = setup_runtime(cfg.runtime)
     outdir = Path(out)
-    started = time.perf_counter()
     cfg_dict = json.loads(cfg.to_json())
     check_resume(
         outdir, cfg_dict, resume, exists=(outdir / "config.json").is_file(), what="a fine-tuning run"
     )
-    if rt.is_main:
-        outdir.mkdir(parents=True, exist_ok=True)
-    rt.barrier()
+    with OutDir(outdir, create=rt.is_main):
+        rt.barrier()
+        return _finetune(cfg, base, rt, outdir, cfg_dict, resume, progress, on_epoch_end)
 
+
+def _finetune(cfg, base, rt, outdir, cfg_dict, resume, progress, on_epoch_end):
+    started = time.perf_counter()
+    bcfg = base["config"]
     data = cfg.data or bcfg.data
-    dialogues = load_split(data, "valid")
-    cmap = load_cluster_map(bcfg.cluster_map) if bcfg.cluster_map else None
+    _, tasks, map_report = split_tasks(data, "valid", bcfg.cluster_map)
+    if map_report and rt.is_main:
+        report_map(map_report, "valid")
     splits = test_splits(
-        group_tasks(dialogues, cmap),
+        tasks,
         cfg.test_tasks,
         eval_dialogues=cfg.eval_dialogues,
         select_dialogues=cfg.select_dialogues,
         finetune_dialogues=cfg.finetune_dialogues,
+        ranking=cfg.task_ranking,
     )
+    by_name = {t.name: t for t in tasks}
+    overlap = check_disjoint(splits, by_name, base["tasks"])
     tokenizer = load_tokenizer(base["tokenizer"])
     settings = dict(
         max_length=bcfg.max_length,
@@ -178,8 +175,8 @@ def finetune(
             **settings,
         )
         for role in ("finetune", "select", "evaluate")
+        if role != "select" or cfg.select_dialogues > 0
     }
-    pad_id = int(tokenizer.pad_token_id)
     opts = cfg.runtime
 
     from transformers import AutoConfig
@@ -215,8 +212,12 @@ def finetune(
                     "best_epoch": base["state"]["best_epoch"],
                     "finished": base["state"]["finished"],
                 },
+                "task_ranking": cfg.task_ranking,
+                "cluster_map": map_report,
+                "overlap_check": overlap,
                 "tasks": [
                     {
+                        "rank": i + 1,
                         "name": s.name,
                         "label": _task_name(i),
                         "finetune_dialogues": len(s.finetune),
@@ -228,151 +229,43 @@ def finetune(
                 "data": str(data),
             },
         )
-    state_path = outdir / "state.json"
-    state = {"done": [], "current": None}
-    if resume and state_path.is_file():
-        state = load_json(state_path)
-
-    multiple = opts.pad_multiple
-    results = [TaskResult(**r) for r in state["done"]]
-    for i, split in enumerate(splits):
-        if i < len(results):
-            continue
-        name = _task_name(i)
-        seed_torch(cfg.seed, 3, i)
-        model.add_head(name, head_init)
-        if cfg.adapter == "lora":
-            model.add_lora(
-                name, rank=cfg.rank, alpha=cfg.alpha, dropout=cfg.dropout, targets=cfg.targets
-            )
-        if i > 0 and _task_name(i - 1) in model.multihead.heads:
-            model.delete_task(_task_name(i - 1))  # the model stays wrapped; only the adapter goes
-        model.to(rt.device)
-        model.use(name)
-        params = model.head_parameters(name) + (
-            model.adapter_parameters(name) if cfg.adapter == "lora" else []
-        )
-        for p in params:
-            p.requires_grad_(True)
-        optimizer = make_optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay, rt=rt)
-        hist = {"train_loss": [], "select": [], "eval": []}
-        start_epoch = 1
-        cur = state.get("current")
-        if resume and cur and cur["task"] == i:
-            sd = load_tensors(outdir / "checkpoints" / cur["params"], rt.device)
-            with torch.no_grad():
-                for k, p in enumerate(params):
-                    p.copy_(sd[str(k)])
-            load_optimizer_state(
-                optimizer,
-                load_tensors(outdir / "checkpoints" / cur["optim"]),
-                load_json(outdir / "checkpoints" / cur["optim_meta"]),
-            )
-            hist = cur["hist"]
-            start_epoch = cur["epoch"] + 1
-        task_idx = np.arange(encs["finetune"].n_examples)[encs["finetune"].task == i]
-        enc = encs["finetune"]
-        for epoch in range(start_epoch, cfg.epochs + 1):
-            seed_torch(cfg.seed, 4, i, epoch)
-            rng = np.random.default_rng(derive_seed(cfg.seed, 5, i, epoch))
-            batches = plan_batches(
-                enc,
-                task_idx,
-                batch_size=cfg.batch_size,
-                max_tokens=cfg.max_tokens,
-                rng=rng,
-                pad_multiple=multiple,
-            )
-            loss_sum = torch.zeros((), dtype=torch.float64, device=rt.device)
-            count = 0
-            for j, b in enumerate(
-                tqdm(
-                    batches,
-                    desc=f"{name} epoch {epoch}/{cfg.epochs}",
-                    disable=not (progress and rt.is_main),
-                    leave=False,
-                )
-            ):
-                prog = (epoch - 1 + j / len(batches)) / cfg.epochs
-                ls, c, _ = train_step(
-                    model,
-                    enc,
-                    b,
-                    rt=rt,
-                    optimizer=optimizer,
-                    lr=linear_lr(cfg.lr, prog),
-                    loss_kind=bcfg.loss,
-                    pad_id=pad_id,
-                    pad_multiple=multiple,
-                )
-                loss_sum += ls
-                count += c
-            if rt.distributed:
-                torch.distributed.all_reduce(loss_sum)
-            accs = {}
-            for role in ("select", "evaluate"):
-                sub = encs[role]
-                got = evaluate(
-                    model,
-                    sub,
-                    rt=rt,
-                    route=lambda n: name,
-                    pad_id=pad_id,
-                    pad_multiple=multiple,
-                    max_tokens=opts.eval_max_tokens,
-                    tasks=[i],
-                )
-                c_, t_ = got[name]
-                accs[role] = c_ / t_
-            hist["train_loss"].append(float(loss_sum.item() / max(count, 1)))
-            hist["select"].append(accs["select"])
-            hist["eval"].append(accs["evaluate"])
-            if rt.is_main:
-                files = {
-                    "params": f"task-{i:03d}-epoch-{epoch:04d}-params.safetensors",
-                    "optim": f"task-{i:03d}-epoch-{epoch:04d}-optim.safetensors",
-                    "optim_meta": f"task-{i:03d}-epoch-{epoch:04d}-optim.json",
-                }
-                save_tensors(
-                    outdir / "checkpoints" / files["params"],
-                    {str(k): p for k, p in enumerate(params)},
-                )
-                ot, om = optimizer_state(optimizer)
-                save_tensors(outdir / "checkpoints" / files["optim"], ot)
-                save_json(outdir / "checkpoints" / files["optim_meta"], om)
-                state["current"] = {"task": i, "epoch": epoch, "hist": hist, **files}
-                save_json(state_path, state)
-                for f in (outdir / "checkpoints").glob("task-*"):
-                    if f.name not in files.values():
-                        f.unlink(missing_ok=True)
-            rt.barrier()
-            if on_epoch_end is not None:
-                on_epoch_end(i, epoch)
-        he, ha, pe, pa = select_epochs(hist["select"], hist["eval"])
-        res = TaskResult(
-            name=split.name,
-            index=i,
-            n_finetune=int((encs["finetune"].task == i).sum()),
-            n_select=int((encs["select"].task == i).sum()),
-            n_eval=int((encs["evaluate"].task == i).sum()),
-            train_loss=tuple(hist["train_loss"]),
-            select_accuracy=tuple(hist["select"]),
-            eval_accuracy=tuple(hist["eval"]),
-            honest_epoch=he,
-            honest_accuracy=ha,
-            paper_epoch=pe,
-            paper_accuracy=pa,
-        )
-        results.append(res)
-        state["done"].append(asdict(res))
-        state["current"] = None
-        if rt.is_main:
-            save_json(state_path, state)
-        if progress and rt.is_main:
-            tqdm.write(
-                f"[finetune {cfg.adapter}] {split.name}: honest {ha:.4f} (epoch {he}), paper {pa:.4f} (epoch {pe})"
-            )
-
+    workload = PersonaWorkload(
+        encs,
+        "finetune",
+        batch_size=cfg.batch_size,
+        max_tokens=cfg.max_tokens,
+        loss_kind=bcfg.loss,
+        pad_id=int(tokenizer.pad_token_id),
+        pad_multiple=opts.pad_multiple,
+        eval_max_tokens=opts.eval_max_tokens,
+        token_types=model.token_types,
+        bucketing=cfg.bucketing,
+    )
+    results = finetune_loop(
+        model,
+        workload,
+        FinetuneSettings(
+            adapter=cfg.adapter,
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            seed=cfg.seed,
+            rank=cfg.rank,
+            alpha=cfg.alpha,
+            dropout=cfg.dropout,
+            targets=cfg.targets,
+            warmup_ratio=cfg.warmup_ratio,
+            eval_epoch0=cfg.eval_epoch0,
+            select_split="select" if cfg.select_dialogues > 0 else None,
+        ),
+        outdir,
+        rt=rt,
+        head_init=head_init,
+        display_names=[s.name for s in splits],
+        resume=resume,
+        progress=progress,
+        on_epoch_end=on_epoch_end,
+    )
     result = FinetuneResult(
         out_dir=str(outdir),
         base_run=str(Path(cfg.base)),
@@ -383,7 +276,9 @@ def finetune(
         rank=cfg.rank if cfg.adapter == "lora" else None,
         seed=cfg.seed,
         tasks=tuple(results),
-        mean_honest_accuracy=float(np.mean([r.honest_accuracy for r in results])),
+        mean_honest_accuracy=(
+            float(np.mean([r.honest_accuracy for r in results])) if cfg.select_dialogues > 0 else None
+        ),
         mean_paper_accuracy=float(np.mean([r.paper_accuracy for r in results])),
         seconds=time.perf_counter() - started,
         runtime=rt.describe(),
@@ -391,6 +286,4 @@ def finetune(
     )
     if rt.is_main:
         save_json(outdir / "results.json", json.loads(result.to_json()))
-        for f in (outdir / "checkpoints").glob("task-*"):
-            f.unlink(missing_ok=True)
     return result

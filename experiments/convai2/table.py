@@ -25,7 +25,6 @@ import numpy as np
 
 from landscape.errors import InvalidArgument
 
-from .checkpoint import load_json
 
 __all__ = ["TableRow", "Table1", "method_label", "build_table", "format_table", "PAPER_TABLE1"]
 
@@ -113,6 +112,38 @@ class TableRow:
     paper_median: tuple
     paper_mean: tuple
     paper_se: tuple
+    pooled: dict = None
+
+
+def pooled_ci(correct: int, total: int, level: float = 0.95) -> tuple[float, float, float]:
+    """Accuracy ``correct/total`` (in %) and its exact (Clopper-Pearson) confidence interval."""
+    from scipy.stats import binomtest
+
+    if total == 0:
+        return float("nan"), float("nan"), float("nan")
+    ci = binomtest(int(correct), int(total)).proportion_ci(confidence_level=level, method="exact")
+    return 100 * correct / total, 100 * float(ci.low), 100 * float(ci.high)
+
+
+def _pooled(members) -> dict:
+    """Evaluation examples pooled over a row's personas and seeds: correct, total, accuracy
+    and 95% CI, for the honest and the paper-style epochs (the counts are exact: accuracy x
+    examples of each persona).
+    """
+    out = {}
+    for which in ("honest", "paper"):
+        correct = total = 0
+        for _, res in members:
+            for t in res["tasks"]:
+                acc, n = t.get(f"{which}_accuracy"), int(t.get("n_eval", 0))
+                if acc is None or n == 0:
+                    continue
+                correct += int(round(acc * n))
+                total += n
+        if total:
+            acc, lo, hi = pooled_ci(correct, total)
+            out[which] = {"correct": correct, "total": total, "accuracy": acc, "ci95": [lo, hi]}
+    return out
 
 
 @dataclass(frozen=True)
@@ -162,7 +193,7 @@ def build_table(runs) -> Table1:
             raise InvalidArgument(
                 f"`runs`: {str(p)!r} is not a finished fine-tuning run (no results.json)."
             )
-        res = load_json(f)
+        res = json.loads(Path(f).read_text(encoding="utf-8"))
         if "tasks" not in res or "adapter" not in res:
             raise InvalidArgument(f"`runs`: {str(f)!r} is not a fine-tuning results file.")
         names = tuple(t["name"] for t in res["tasks"])
@@ -172,9 +203,11 @@ def build_table(runs) -> Table1:
             raise InvalidArgument(
                 f"`runs`: {str(f)!r} has other test personas than the first run; all runs must share them."
             )
+        paper_split = any(t.get("honest_accuracy") is None for t in res["tasks"])
         key = (
             _block(res["adapter"], res.get("rank")),
-            method_label(res["method"], res.get("base_rank"), res["adapter"]),
+            method_label(res["method"], res.get("base_rank"), res["adapter"])
+            + (" [paper split]" if paper_split else ""),
         )
         groups.setdefault(key, []).append((str(p), res))
     if personas is None:
@@ -187,18 +220,26 @@ def build_table(runs) -> Table1:
     for block, label in sorted(groups, key=lambda k: (block_order(k[0]), k[1])):
         members = groups[(block, label)]
         honest = (
-            np.array([[t["honest_accuracy"] for t in res["tasks"]] for _, res in members]) * 100
+            np.array(
+                [[np.nan if t["honest_accuracy"] is None else t["honest_accuracy"] for t in res["tasks"]] for _, res in members],
+                dtype=float,
+            )
+            * 100
         )
         paper = np.array([[t["paper_accuracy"] for t in res["tasks"]] for _, res in members]) * 100
 
         def stats(x):
+            if np.isnan(x).all():  # paper split: no selection dialogues, no honest number
+                none = (None,) * (x.shape[1] + 1)
+                return none, none, none
             med = np.median(x, axis=0)
             per_seed_avg = x.mean(axis=1, keepdims=True)
             full = np.concatenate([x, per_seed_avg], axis=1)
+            se = [None if not np.isfinite(v) else v for v in _se(full).tolist()]
             return (
                 tuple(np.append(med, med.mean()).tolist()),
                 tuple(full.mean(axis=0).tolist()),
-                tuple(_se(full).tolist()),
+                tuple(se),
             )
 
         hm, hmean, hse = stats(honest)
@@ -215,6 +256,7 @@ def build_table(runs) -> Table1:
                 pm,
                 pmean,
                 pse,
+                _pooled(members),
             )
         )
     return Table1(personas=personas, rows=tuple(rows))
@@ -236,11 +278,11 @@ def format_table(table: Table1, *, paper_reference: bool = True) -> str:
         for r in table.rows:
             vals = getattr(r, field)
             if se_field is None:
-                cells = [f"{v:.2f}" for v in vals]
+                cells = ["—" if v is None else f"{v:.2f}" for v in vals]
             else:
                 ses = getattr(r, se_field)
                 cells = [
-                    f"{v:.2f}" if not np.isfinite(s) else f"{v:.2f} ± {s:.2f}"
+                    "—" if v is None else (f"{v:.2f}" if s is None else f"{v:.2f} ± {s:.2f}")
                     for v, s in zip(vals, ses)
                 ]
             out.append(f"| {r.block} | {r.method} | {r.n_seeds} | " + " | ".join(cells) + " |")
@@ -256,6 +298,26 @@ def format_table(table: Table1, *, paper_reference: bool = True) -> str:
     )
     section("Honest, mean ± s.e. over seeds (%)", "honest_mean", "honest_se")
     section("Paper's number, mean ± s.e. over seeds (%)", "paper_mean", "paper_se")
+    if any(r.pooled for r in table.rows):
+        out.append("### Pooled over personas and seeds: accuracy with its exact 95% confidence interval (%)\n")
+        out.append("| fine-tune | method | honest: correct / examples | honest [95% CI] | paper's: correct / examples | paper's [95% CI] |")
+        out.append("|---|---|---|---|---|---|")
+        for r in table.rows:
+            cells = []
+            for which in ("honest", "paper"):
+                p = (r.pooled or {}).get(which)
+                if p is None:
+                    cells += ["—", "—"]
+                else:
+                    cells += [f"{p['correct']} / {p['total']}", f"{p['accuracy']:.2f} [{p['ci95'][0]:.2f}, {p['ci95'][1]:.2f}]"]
+            out.append(f"| {r.block} | {r.method} | " + " | ".join(cells) + " |")
+        out.append("")
+    if any(r.method.endswith("[paper split]") for r in table.rows):
+        out.append(
+            "Rows marked [paper split] fine-tuned on every dialogue but the evaluation ones "
+            "(--select-dialogues 0, the paper's protocol): they have only the paper-style number "
+            "(test-set early stopping), no honest one (—).\n"
+        )
     out.append(
         "Personas T1..Tn are the validation split's largest, in size order: "
         + ", ".join(table.personas)

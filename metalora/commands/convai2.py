@@ -67,6 +67,12 @@ def _runtime_arguments(p: argparse.ArgumentParser) -> None:
         help="padded-token budget of an evaluation batch",
     )
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    g.add_argument(
+        "--ddp",
+        choices=("bucketed", "flat"),
+        default="bucketed",
+        help="under torchrun: DDP's bucketed all-reduce overlapping backward, or one flat all-reduce after it",
+    )
     g.add_argument("--resume", action="store_true", help="continue a killed run in --out")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -121,7 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--model",
         default=None,
-        help="roberta-large | roberta-base | roberta-tiny | a local model directory (preset default)",
+        help="pretrained: roberta-large | roberta-base (from the local Hugging Face cache, offline) | a local "
+        "snapshot directory; random weights: roberta-large-random | roberta-base-random | roberta-tiny-random "
+        "(default: the preset's)",
     )
     r.add_argument(
         "--out", required=True, metavar="RUN", help="run directory (OUT/seed-S for several seeds)"
@@ -145,8 +153,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument(
         "--cluster-map",
         default=None,
-        metavar="FILE",
-        help="persona cluster map (JSON or pickle, read safely)",
+        metavar="PATH",
+        help="persona cluster map(s): one file (JSON or pickle, read safely) for both splits, or a folder "
+        "holding train_persona_map and valid_persona_map",
+    )
+    r.add_argument(
+        "--task-ranking",
+        choices=("examples", "dialogues"),
+        default=None,
+        help="rank personas by training examples after the held-out split (the paper pipeline's rule, "
+        "default) or by dialogues",
     )
     r.add_argument(
         "--persona-in-context",
@@ -176,6 +192,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--targets",
         default=None,
         help="LoRA targets: all-linear | attention | name suffixes (query,value)",
+    )
+    r.add_argument(
+        "--warmup-ratio",
+        type=float,
+        default=None,
+        help="linear learning-rate warm-up over this fraction of the steps (paper-v1: 0.1)",
+    )
+    r.add_argument(
+        "--no-bucketing",
+        action="store_true",
+        help="plain random minibatches instead of length-bucketed ones",
+    )
+    r.add_argument(
+        "--task-batching",
+        choices=("cycle", "mixed"),
+        default=None,
+        help="meta-lora/last-layer-ml: cycle the tasks one minibatch each (peft adapters), or mix tasks "
+        "in every batch (batched LoRA: each example through its own adapter)",
     )
     r.add_argument("--reptile-inner-steps", type=int, default=None)
     r.add_argument("--reptile-outer-lr", type=float, default=None)
@@ -224,8 +258,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--select-dialogues",
         type=int,
         default=None,
-        help="selection dialogues per persona (default 1)",
+        help="selection dialogues per persona (default 1); 0 = the paper's split (fine-tune on all but the "
+        "evaluation dialogues; only the labelled test-set early-stopping number)",
     )
+    f.add_argument(
+        "--task-ranking",
+        choices=("examples", "dialogues"),
+        default=None,
+        help="rank test personas by examples outside the evaluation dialogues (default) or by dialogues",
+    )
+    f.add_argument(
+        "--eval-epoch0",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also evaluate before fine-tuning (epoch 0; paper-v1: on)",
+    )
+    f.add_argument("--warmup-ratio", type=float, default=None, help="warm-up fraction (paper-v1: 0.1)")
+    f.add_argument("--no-bucketing", action="store_true", help="plain random minibatches")
     f.add_argument(
         "--finetune-dialogues",
         type=int,
@@ -280,6 +329,7 @@ def _runtime(args):
         pad_multiple=args.pad_multiple,
         eval_max_tokens=args.eval_max_tokens,
         threads=args.threads,
+        ddp=args.ddp,
     )
 
 
@@ -331,6 +381,10 @@ def _run_retrain(args) -> int:
             lora_dropout=args.lora_dropout,
             lora_targets=args.targets,
             reptile_inner_steps=args.reptile_inner_steps,
+            warmup_ratio=args.warmup_ratio,
+            bucketing=False if args.no_bucketing else None,
+            task_batching=args.task_batching,
+            task_ranking=args.task_ranking,
             reptile_outer_lr=args.reptile_outer_lr,
             max_length=args.max_length,
             max_candidate_length=args.max_candidate_length,
@@ -378,14 +432,23 @@ def _run_finetune(args) -> int:
             max_tokens=args.max_tokens,
             weight_decay=args.weight_decay,
             head_init=args.head_init,
+            task_ranking=args.task_ranking,
+            eval_epoch0=args.eval_epoch0,
+            warmup_ratio=args.warmup_ratio,
+            bucketing=False if args.no_bucketing else None,
         )
         out = Path(args.out) if len(bases) == 1 else Path(args.out) / Path(base).name
         res = finetune(cfg, out, resume=args.resume, progress=not args.no_progress)
         mem = res.peak_memory
         if _is_main():
+            honest = (
+                "no honest number (paper split)"
+                if res.mean_honest_accuracy is None
+                else f"mean honest accuracy {res.mean_honest_accuracy:.4f}"
+            )
             print(
-                f"{res.method} -> {res.adapter} (rank {res.rank}) seed {res.seed}: mean honest accuracy "
-                f"{res.mean_honest_accuracy:.4f}, mean paper-style accuracy {res.mean_paper_accuracy:.4f}, "
+                f"{res.method} -> {res.adapter} (rank {res.rank}) seed {res.seed}: {honest}, "
+                f"mean paper-style accuracy (test-set early stopping) {res.mean_paper_accuracy:.4f}, "
                 f"{res.seconds:.1f} s, peak memory {mem['allocated_bytes'] / 2**20:.0f} MiB ({mem['kind']}) -> {out}"
             )
     return 0
@@ -403,7 +466,7 @@ def _expand_runs(paths):
 
 
 def _run_table(args) -> int:
-    from experiments.convai2.checkpoint import atomic_write_text
+    from landscape.runs import atomic_write_text
     from experiments.convai2.table import build_table, format_table
 
     table = build_table(_expand_runs(args.runs))

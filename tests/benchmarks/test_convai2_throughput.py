@@ -21,7 +21,7 @@ def test_quick_smoke(tmp_path, capsys):
     spec.loader.exec_module(mod)
     out = mod.main(["--quick", "--threads", "1", "--out", str(tmp_path / "b.json")])
     data = json.loads((tmp_path / "b.json").read_text())
-    assert [r["kind"] for r in data["results"]] == ["naive", "ours"]
+    assert [r["kind"] for r in data["results"]] == ["naive", "cycle", "mixed"]
     for r in data["results"]:
         assert r["examples_per_s"] > 0 and r["tokens_per_s"] > 0 and 0 < r["mfu"] < 1.5
     assert data["env"]["torch"] and data["speedup_examples_per_s"] == out["speedup_examples_per_s"]

@@ -1,5 +1,6 @@
 """Readers: both formats of the shipped fixture give identical results; malformed files fail
-with the file and line; every dialogue (the last one included) is kept."""
+with the file and line; every dialogue (the last one included) is kept.
+"""
 
 import json
 

@@ -1,5 +1,7 @@
 """Data parallel: 2 CPU processes (gloo) launched by torchrun equal one process up to
-floating-point reduction order; only rank 0 writes."""
+floating-point reduction order, with DDP's bucketed all-reduce and with the flat one; only
+rank 0 writes.
+"""
 
 import os
 import socket
@@ -14,10 +16,10 @@ if not torch.distributed.is_available():  # pragma: no cover
     pytest.skip("torch.distributed is not available", allow_module_level=True)
 
 from experiments.convai2 import retrain_config  # noqa: E402
-from experiments.convai2.checkpoint import load_json, load_tensors  # noqa: E402
+from experiments.engine.checkpoint import load_json, load_tensors  # noqa: E402
 from experiments.convai2.retrain import retrain  # noqa: E402
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -56,8 +58,40 @@ def _port():
         return s.getsockname()[1]
 
 
+def _one(out, seed=0):
+    return retrain(
+        retrain_config(
+            str(FIXTURES),
+            preset="quick",
+            method="meta-lora",
+            tasks=2,
+            heldout_dialogues=1,
+            epochs=2,
+            max_length=48,
+            max_candidate_length=12,
+            lora_rank=2,
+            lora_dropout=0.0,
+            model_dropout=0.0,
+            batch_size=3,
+            seed=seed,
+        ),
+        out,
+        progress=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    one = _one(root / "one")
+    other = _one(root / "other", seed=1)
+    return root, one, other
+
+
 @pytest.mark.slow
-def test_two_processes_equal_one(tmp_path):
+@pytest.mark.parametrize("ddp", ["bucketed", "flat"])
+def test_two_processes_equal_one(tmp_path, single, ddp):
+    root, one, _ = single
     two = tmp_path / "two"
     cmd = [
         sys.executable,
@@ -76,6 +110,8 @@ def test_two_processes_equal_one(tmp_path):
         "--data",
         str(FIXTURES),
         *ARGS,
+        "--ddp",
+        ddp,
         "--out",
         str(two),
     ]
@@ -83,51 +119,20 @@ def test_two_processes_equal_one(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("best epoch") == 1  # rank 0 prints (and writes) alone
-    one = retrain(
-        retrain_config(
-            str(FIXTURES),
-            preset="quick",
-            method="meta-lora",
-            tasks=2,
-            heldout_dialogues=1,
-            epochs=2,
-            max_length=48,
-            max_candidate_length=12,
-            lora_rank=2,
-            lora_dropout=0.0,
-            model_dropout=0.0,
-            batch_size=3,
-        ),
-        tmp_path / "one",
-        progress=False,
-    )
     hist = load_json(two / "state.json")["history"]
     assert [h["heldout_accuracy"] for h in hist] == [h.heldout_accuracy for h in one.history]
     for h2, h1 in zip(hist, one.history):
         assert h2["train_loss"] == pytest.approx(h1.train_loss, rel=1e-5)
     a = load_tensors(next((two / "checkpoints").glob("*-model.safetensors")))
-    b = load_tensors(next((tmp_path / "one" / "checkpoints").glob("*-model.safetensors")))
+    b = load_tensors(next((root / "one" / "checkpoints").glob("*-model.safetensors")))
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert worst < 1e-5, worst
-    # the comparison is sensitive: a run that differs only in its seed is far away
-    retrain(
-        retrain_config(
-            str(FIXTURES),
-            preset="quick",
-            method="meta-lora",
-            tasks=2,
-            heldout_dialogues=1,
-            epochs=2,
-            max_length=48,
-            max_candidate_length=12,
-            lora_rank=2,
-            lora_dropout=0.0,
-            model_dropout=0.0,
-            batch_size=3,
-            seed=1,
-        ),
-        tmp_path / "other",
-        progress=False,
-    )
-    c = load_tensors(next((tmp_path / "other" / "checkpoints").glob("*-model.safetensors")))
+
+
+@pytest.mark.slow
+def test_comparison_is_sensitive(single):
+    """A run that differs only in its seed is far from the reference."""
+    root, _, _ = single
+    b = load_tensors(next((root / "one" / "checkpoints").glob("*-model.safetensors")))
+    c = load_tensors(next((root / "other" / "checkpoints").glob("*-model.safetensors")))
     assert max(float((c[k] - b[k]).abs().max()) for k in b) > 1e-3

@@ -1,6 +1,7 @@
 """On the synthetic corpus (persona facts decide the reply), SR and Meta-LoRA, each retrained
 and then fine-tuned with a fresh LoRA adapter and head per test persona, beat chance (1/20)
-on the evaluation dialogues at the honestly selected epoch."""
+on the evaluation dialogues at the honestly selected epoch.
+"""
 
 import numpy as np
 import pytest

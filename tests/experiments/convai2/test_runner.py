@@ -1,5 +1,6 @@
 """End to end on the shipped fixture: retrain with every method, fine-tune, table; resume after
-a simulated kill equals an uninterrupted run; the CLI."""
+a simulated kill equals an uninterrupted run; the CLI.
+"""
 
 import json
 
@@ -11,12 +12,12 @@ pytest.importorskip("peft")
 from experiments.convai2 import finetune_config, retrain_config  # noqa: E402
 from experiments.convai2.finetune import finetune  # noqa: E402
 from experiments.convai2.retrain import retrain  # noqa: E402
-from experiments.convai2.checkpoint import load_json, load_tensors  # noqa: E402
+from experiments.engine.checkpoint import load_json, load_tensors  # noqa: E402
 from experiments.convai2.finetune import select_epochs  # noqa: E402
 from experiments.convai2.table import build_table, format_table  # noqa: E402
 from metalora.cli import main  # noqa: E402
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -303,7 +304,7 @@ def test_cli_synth_and_usage_errors(tmp_path, capsys):
         )
         == 2
     )
-    assert "`lr` must be > 0" in capsys.readouterr().err
+    assert "`--lr` must be > 0" in capsys.readouterr().err
     assert main(["convai2", "finetune", "--base", str(tmp_path), "--out", str(tmp_path / "f")]) == 2
     assert "is not a retraining run directory" in capsys.readouterr().err
     assert main(["convai2"]) == 2

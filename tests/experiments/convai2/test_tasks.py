@@ -54,7 +54,7 @@ def test_test_splits():
         and a.select == t.dialogues[-2:-1]
         and a.finetune == t.dialogues[:-2]
     )
-    with pytest.raises(ValueError, match="finetune_dialogues"):
+    with pytest.raises(ValueError, match="--finetune-dialogues"):
         test_splits(group_tasks(valid), 2, finetune_dialogues=0)
 
 
@@ -132,3 +132,117 @@ def test_restricted_unpickler_refuses_other_classes():
         restricted_load(pickle.dumps({"a": 1.5}))
     with pytest.raises(ValueError, match="not a readable pickle"):
         restricted_load(pickle.dumps({"a": 1})[:-3])
+
+
+# --------------------------------------------------------------------------- the authors' maps
+
+
+def _authors_map(dialogues, ids):
+    """A map shaped like the paper pipeline's: persona text (sentences joined, no trailing
+    periods) -> numpy integer cluster id.
+    """
+    import numpy as np
+
+    return {
+        " ".join(s.rstrip(" .") for s in d.persona): np.int64(c) for d, c in zip(dialogues, ids)
+    }
+
+
+def test_numpy_scalar_ids_and_periodless_sentences(train, tmp_path):
+    import numpy as np
+
+    A, B = train[0], train[3]  # two different personas (A appears again, reordered)
+    assert persona_key(A.persona) != persona_key(B.persona)
+    amap = _authors_map([A, B], [7, 7])
+    payload = pickle.dumps(amap, protocol=4)
+    assert b"numpy" in payload  # numpy scalars really are in the pickle
+    got = restricted_load(payload)
+    assert set(got.values()) == {7} and all(type(v) is int for v in got.values())
+    path = tmp_path / "train_persona_map"
+    path.write_bytes(payload)
+    report = {}
+    tasks = group_tasks(train, load_cluster_map(path), report=report)
+    sizes = {persona_key(t.persona): t.n_dialogues for t in group_tasks(train)}
+    want = sizes[persona_key(A.persona)] + sizes[persona_key(B.persona)]
+    assert tasks[0].name == "cluster-7" and tasks[0].n_dialogues == want
+    assert report == {"personas": 3, "matched": 2, "clusters": 1}
+    # numpy 1 module names (numpy.core.multiarray) load too: rewrite the protocol-0 pickle
+    old = pickle.dumps(amap, protocol=0).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    assert b"numpy.core.multiarray" in old
+    assert restricted_load(old) == got
+    # arrays of integers are allowed, arrays of floats or objects are not
+    assert restricted_load(pickle.dumps({"a": np.arange(3)})) == {"a": [0, 1, 2]}
+    with pytest.raises(UnsafePickleError, match="float64"):
+        restricted_load(pickle.dumps({"a": np.ones(2)}))
+    with pytest.raises(UnsafePickleError, match="object"):
+        restricted_load(pickle.dumps({"a": np.array([None, 1], dtype=object)}))
+
+
+def test_restricted_unpickler_still_refuses_numpy_callables():
+    import numpy as np
+
+    with pytest.raises(UnsafePickleError, match="numpy.*load"):
+        restricted_load(b"cnumpy\nload\n(S'x'\ntR.")
+    with pytest.raises(UnsafePickleError, match="numpy"):
+        restricted_load(pickle.dumps(np.float64(1.5)))
+
+
+def test_periodless_map_matched_the_old_way_matches_nothing(train):
+    """The bug the normalisation fixes: with end punctuation kept on one side only, the
+    old matcher (exact sentences) found nothing; the new one finds both personas.
+    """
+    amap = {" ".join(s.rstrip(" .") for s in train[0].persona): 1}
+    old_style_keys = {tuple(sorted(s.rstrip(" .") for s in train[0].persona))}
+    assert tuple(sorted(train[0].persona)) not in old_style_keys
+    assert group_tasks(train, normalize_cluster_map(amap))[0].name == "cluster-1"
+
+
+def test_cluster_map_folder_per_split(train, tmp_path):
+    from experiments.convai2.tasks import load_split_cluster_map
+
+    valid = read_parlai(FIXTURES / "valid_self_original.txt")
+    folder = tmp_path / "maps"
+    folder.mkdir()
+    (folder / "train_persona_map").write_bytes(pickle.dumps(_authors_map(train[:1], [0])))
+    (folder / "valid_persona_map").write_bytes(pickle.dumps(_authors_map(valid[:1], [0])))
+    tmap, tf = load_split_cluster_map(folder, "train")
+    vmap, vf = load_split_cluster_map(folder, "valid")
+    assert tf.endswith("train_persona_map") and vf.endswith("valid_persona_map")
+    r1, r2 = {}, {}
+    assert group_tasks(train, tmap, report=r1)[0].name == "cluster-0"
+    assert group_tasks(valid, vmap, report=r2)[0].name == "cluster-0"
+    assert r1["matched"] == 1 and r2["matched"] == 1
+    # a map that matches nothing is an error (the valid map applied to the train split)
+    with pytest.raises(ValueError, match="matches none of the 3 personas"):
+        group_tasks(train, vmap, source="valid_persona_map")
+    (folder / "valid_persona_map").unlink()
+    with pytest.raises(ValueError, match="must hold one valid_persona_map"):
+        load_split_cluster_map(folder, "valid")
+
+
+def test_task_ranking_by_training_examples():
+    from experiments.convai2.data import Dialogue, Example
+
+    def dialogue(tag, n_examples):
+        ex = tuple(Example((f"{tag} q{i}",), ("a", "b"), 0) for i in range(n_examples))
+        return Dialogue((f"i am {tag} .",), ex)
+
+    # "few": 4 dialogues of 1 example; "many": 3 dialogues of 5 examples
+    ds = [dialogue("few", 1) for _ in range(4)] + [dialogue("many", 5) for _ in range(3)]
+    tasks = group_tasks(ds)
+    by_dialogues = retrain_splits(tasks, 1, heldout_dialogues=1, ranking="dialogues")
+    by_examples = retrain_splits(tasks, 1, heldout_dialogues=1, ranking="examples")
+    assert len(by_dialogues[0].train) == 3 and len(by_examples[0].train) == 2
+    with pytest.raises(ValueError, match="--task-ranking"):
+        retrain_splits(tasks, 1, ranking="size")
+
+
+def test_paper_split_and_flag_names():
+    valid = read_parlai(FIXTURES / "valid_self_original.txt")
+    (a, _) = test_splits(group_tasks(valid), 2, eval_dialogues=1, select_dialogues=0)
+    t = next(t for t in group_tasks(valid) if t.name == a.name)
+    assert a.select == () and a.finetune == t.dialogues[:-1] and a.evaluate == t.dialogues[-1:]
+    with pytest.raises(ValueError, match="`--test-tasks` 9: only"):
+        test_splits(group_tasks(valid), 9)
+    with pytest.raises(ValueError, match="--select-dialogues"):
+        test_splits(group_tasks(valid), 2, select_dialogues=-1)
