@@ -114,3 +114,8 @@ __all__ += [
     "AtlasResult",
     "atlas",
 ]
+
+# -- census (issue 13): every critical point by homotopy continuation (landscape.homotopy) --
+from .homotopy import CensusPoint, CensusResult, census  # noqa: E402
+
+__all__ += ["census", "CensusResult", "CensusPoint"]
