@@ -93,3 +93,29 @@ def measure(problem, U, min_eig) -> dict:
         "zero_loss": bool(G <= LOSS_RTOL * rho**2),
         "negative_curvature": bool(lam < -EIG_RTOL * rho),
     }
+
+
+def census_record(problem, *, seed=0) -> dict:
+    """Run :func:`landscape.census` on ``problem`` and summarise what it proves.
+
+    Returns a dict with ``complete`` (every path accounted for), ``certified`` (every real
+    global or spurious minimum proved by its Krawczyk certificate), the exact counts by kind
+    and index, and ``exhaustive`` = complete and certified: only then are the counts a proof
+    about *all* critical points; otherwise the census is reported and the verdict rests on
+    the search.
+    """
+    from landscape.homotopy import census
+
+    r = census(problem, seed=int(seed) if isinstance(seed, int) else 0)
+    minima = [p for p in r.points if p.kind in ("global-min", "spurious-min")]
+    certified = all(p.certified for p in minima)
+    return {
+        "complete": bool(r.complete),
+        "certified": bool(certified),
+        "exhaustive": bool(r.complete and certified and not r.positive_dimensional),
+        "spurious": int(r.counts.get("spurious", 0)),
+        "global": int(r.counts.get("by_kind", {}).get("global-min", 0)),
+        "by_kind": dict(r.counts.get("by_kind", {})),
+        "by_index": {str(k): v for k, v in r.counts.get("by_index", {}).items()},
+        "message": r.message,
+    }

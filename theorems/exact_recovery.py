@@ -77,10 +77,16 @@ def check_exact_recovery(
     search: ZeroLossSearch | None = None,
     starts: int = 8,
     adversarial_starts: int = 2,
+    census: bool = False,
     seed=0,
     label: dict | None = None,
 ) -> ClaimResult:
     """Check Thm 3.3 on ``problem``: every zero-loss point has ``Â = A*``, ``Û_tÛ_tᵀ = R*_t``.
+
+    With ``census=True`` (``k = 1``, small instances) the check is **exhaustive**: every
+    critical point of ``G`` is enumerated by homotopy continuation (:func:`landscape.census`)
+    and every real zero-loss one must carry a certificate that it is a sign flip of ``U*``
+    (so ``Â = A(U) = A*``). An incomplete census leaves the search-based verdict and says so.
 
     Parameters
     ----------
@@ -93,6 +99,8 @@ def check_exact_recovery(
         Precomputed zero-loss search to reuse.
     starts, adversarial_starts, seed
         Passed to :func:`~landscape.zero_loss.search_zero_loss` when ``search`` is None.
+    census : bool
+        Also enumerate every critical point (homotopy continuation; ``k = 1`` only).
     label : dict, optional
         Extra fields for the instance record.
 
@@ -127,6 +135,11 @@ def check_exact_recovery(
         cons = [v for key, v in search.min_constrained_loss.items() if key.startswith("distance") and v is not None]
         m["min_loss_on_far_spheres"] = min(cons) if cons else None
         far = [r for r in rows if r[1] > tol or r[2] > tol]
+        cen = None
+        if census and ok_hyp and problem.k == 1:
+            from ._critical import census_record
+
+            cen = m["census"] = census_record(problem, seed=seed if isinstance(seed, int) else 0)
         if not ok_hyp:
             status = Status.ASSUMPTION_NOT_MET
             note = f"{why}; contrast: {len(far)} of {len(pts)} zero-loss points are away from A* " \
@@ -138,6 +151,14 @@ def check_exact_recovery(
             p, dist, gerr, _ = far[0]
             status = Status.FAILS
             note = f"{p.origin}: zero-loss point with ‖Â − A*‖ = {dist:.3g}, max‖ÛÛᵀ − R*‖ = {gerr:.3g} (> {tol:.1e})"
+        elif cen is not None and cen["exhaustive"]:
+            # every real zero-loss critical orbit is certified a sign flip of U*: Â = A*
+            status = Status.HOLDS
+            note = (f"exhaustive: the complete census has {cen['global']} real zero-loss critical orbit(s), each "
+                    f"certified a sign flip of U* (Â = A*), among {sum(cen['by_kind'].values())} real orbits")
+        elif cen is not None and cen["complete"]:
+            status = Status.UNDECIDED
+            note = "complete census, but a real zero-loss critical point could not be certified a flip of U*"
         elif not pts:
             status, note = Status.FAILS, "no zero-loss point found: nothing was checked"
         else:
@@ -146,6 +167,8 @@ def check_exact_recovery(
                 f"{len(pts)} zero-loss points all at A* (max ‖Â − A*‖ = {m['max_distance']:.1e}); "
                 f"adversary's min G on far spheres = {m['min_loss_on_far_spheres'] or float('nan'):.3g}"
             )
+            if cen is not None:
+                note += f"; census incomplete ({cen['message']}), so not exhaustive"
         return conclude(CLAIM_RECOVERY, problem, status, note, m, label=label, timer=timer)
 
 

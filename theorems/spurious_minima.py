@@ -52,10 +52,16 @@ def check_spurious_minima(
     certify: bool = True,
     max_certify: int = 3,
     search_result=None,
+    census: bool = False,
     seed=0,
     label: dict | None = None,
 ) -> ClaimResult:
     """Find (and certify) spurious local minima of ``problem`` (``T >= 3``).
+
+    With ``census=True`` every critical point is also enumerated by homotopy continuation
+    (:func:`landscape.census`); when that census is complete and every real minimum in it is
+    certified, the result reports the **exact** number of spurious minima
+    (``measured["census"]["spurious"]``), not just how many the search found.
 
     Parameters
     ----------
@@ -77,6 +83,8 @@ def check_spurious_minima(
     max_certify : int
     search_result : SearchResult, optional
         A precomputed search to reuse.
+    census : bool
+        Also run the homotopy census (small instances only: minutes at 9 unknowns).
     seed : None, int or Generator
     label : dict, optional
         Extra fields for the instance record.
@@ -123,6 +131,9 @@ def check_spurious_minima(
             "min_spurious_eig_rel": min((r["min_eig_rel"] for _, r in spurious), default=None),
             "rho": rho,
         }
+        cen = C.census_record(problem, seed=seed) if census and T >= 3 else None
+        if cen is not None:
+            m["census"] = cen
         if T < 3:
             status = Status.ASSUMPTION_NOT_MET
             note = f"T = {T} < 3 (Thm 3.4: no spurious minima for T = 2); found {len(spurious)} among {n_crit} critical points"
@@ -131,10 +142,22 @@ def check_spurious_minima(
             why = ("not a critical point" if not b["critical"] else
                    "a zero-loss (global) minimum" if b["zero_loss"] else f"not a minimum (λ_min = {b['min_eig']:.3g})")
             status, note = Status.FAILS, f"{b['origin']} is {why}"
+        elif cen is not None and cen["exhaustive"] and cen["spurious"] < len(certified):
+            status = Status.UNDECIDED  # two proofs disagree: report, never pick one
+            note = (f"complete census counts {cen['spurious']} spurious minima but {len(certified)} were "
+                    "certified from the search")
+        elif cen is not None and cen["exhaustive"] and cen["spurious"] > 0:
+            status = Status.HOLDS
+            note = (f"exactly {cen['spurious']} spurious minima (up to U_t → −U_t; complete census, every "
+                    f"minimum certified) among {sum(cen['by_kind'].values())} real critical orbits")
         elif not spurious:
             # not finding one does not refute an existence claim
             status = Status.UNDECIDED
             note = f"no spurious minimum found among {n_crit} critical points ({starts} starts)"
+            if cen is not None and cen["exhaustive"]:
+                note = "complete census: this instance has no spurious minimum (the claim needs one that has)"
+            elif cen is not None:
+                note += f"; census incomplete ({cen['message']})"
         elif attempted and not certified:
             # could not prove is not false: the claim is undecided on this instance
             status = Status.UNDECIDED
