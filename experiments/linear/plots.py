@@ -111,6 +111,14 @@ def figure_overview(result):
     for ax, name in zip(axes, names):
         plot_panel(ax, result, name, "test_loss")
         ax.set_title(f"({name})")
+        ax.set_ylabel("")  # one shared label (supylabel below) instead of a tiny one per panel
+        if name == "T" and any(r.setting.T == 2 for r in result.panel_results(name)):
+            # SR catches up at T = 2 because fine-tuning uses rank 3k there (Cor. 2), and
+            # SR's error Δ has rank (T+1)k = 3k: say so on the figure.
+            y2 = np.mean([r.select("SR", "test_loss") for r in result.panel_results(name) if r.setting.T == 2])
+            ax.annotate("T = 2: fine-tuned at rank 3k,\nwhich also fits SR's\nrank-3k error (Cor. 2)",
+                        xy=(2, y2), xytext=(0.3, 0.45), textcoords="axes fraction", fontsize=7,
+                        arrowprops=dict(arrowstyle="->", lw=0.8))
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7)
@@ -120,8 +128,9 @@ def figure_overview(result):
     fig.suptitle(
         f"Population test loss after LoRA fine-tuning (convention {result.convention}); base "
         f"d={s.d}, T={s.T}, N={s.N}, n'={s.n}, k={s.k}, σ={s.sigma:g}; {len(result.seeds)} seeds, "
-        "mean and min–max"
+        "mean and min–max; fine-tuning rank k (3k when T = 2)"
     )
+    fig.supylabel(_LABELS["test_loss"], fontsize=11)
     _tidy(fig, top=0.9 if rows > 1 else 0.82)
     return fig
 
@@ -158,9 +167,12 @@ def figure_rate(result):
 
 def figure_curves(setting_result):
     """Retraining objective minus the exact/fast minimum over the iterations (per seed)."""
-    fig = _figure(6, 4)
+    from matplotlib.lines import Line2D
+
+    fig = _figure(6.5, 4.2)
     ax = fig.subplots()
-    plotted = False
+    styles = ["-", "--", ":", "-.", (0, (5, 1, 1, 1))]  # one line style per seed
+    plotted = []
     for m, curve in setting_result.curves.items():
         if curve.size == 0:
             continue
@@ -171,21 +183,21 @@ def figure_curves(setting_result):
             np.abs(curve - ref[:, None]), 1e-13 * np.maximum(np.abs(ref[:, None]), 1.0)
         )
         for j, g in enumerate(gap):
-            ax.plot(
-                np.arange(1, g.size + 1),
-                g,
-                color=_COLORS[m],
-                alpha=0.6,
-                lw=1,
-                label=m if j == 0 else None,
-            )
-        plotted = True
+            ax.plot(np.arange(1, g.size + 1), g, color=_COLORS[m], ls=styles[j % len(styles)], alpha=0.7, lw=1)
+        plotted.append(m)
     _log_axes(ax)
     ax.set_xlabel("round (Meta-LoRA) / step (SR)")
     ax.set_ylabel("in-sample objective − minimum")
-    ax.set_title(f"retraining convergence at {setting_result.setting.name}", fontsize=9)
+    s = setting_result.setting
+    ax.set_title(f"retraining convergence: d={s.d}, T={s.T}, N={s.N}, n'={s.n}, k={s.k}, σ={s.sigma:g}",
+                 fontsize=9)
     if plotted:
-        ax.legend(fontsize=8)
+        methods = ax.legend(handles=[Line2D([], [], color=_COLORS[m], label=m) for m in plotted],
+                            fontsize=8, loc="lower left", title="method", title_fontsize=8)
+        ax.add_artist(methods)
+        ax.legend(handles=[Line2D([], [], color="gray", ls=styles[j % len(styles)], label=f"seed {sd}")
+                           for j, sd in enumerate(setting_result.seeds)],
+                  fontsize=8, loc="lower center", title="seed", title_fontsize=8)
     ax.grid(True, alpha=0.3)
     _tidy(fig, top=0.92)
     fig.subplots_adjust(left=0.14)
