@@ -4,7 +4,7 @@ Everything is float64. Arrays: ``A`` (d, d), adapters ``U`` (T, d, k); parameter
 are ``np.concatenate([A.ravel(), U.ravel()])``.
 """
 
-from .errors import InvalidArgument, LandscapeError, LandscapeWarning
+from .errors import CertificateRefused, InvalidArgument, LandscapeError, LandscapeWarning, Undecided
 from .problem import Problem
 from .objectives import (
     A_of_U,
@@ -37,6 +37,8 @@ __version__ = "0.1.0"
 __all__ = [
     # errors
     "InvalidArgument",
+    "Undecided",
+    "CertificateRefused",
     "LandscapeError",
     "LandscapeWarning",
     # ground truth

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by :mod:`landscape` (and the packages built on it)."""
 
-__all__ = ["LandscapeError", "InvalidArgument", "Undecided", "LandscapeWarning"]
+__all__ = ["LandscapeError", "InvalidArgument", "Undecided", "CertificateRefused", "LandscapeWarning"]
 
 
 class LandscapeError(Exception):
@@ -24,3 +24,15 @@ class Undecided(LandscapeError):
     """The question cannot be decided on this input (badly scaled data, a degenerate
     point, a precision limit reached). Commands map it to exit code 3 with the reason;
     it is never a negative verdict."""
+
+
+class CertificateRefused(LandscapeError):
+    """Raised by ``certify(..., strict=True)`` when no certificate is issued.
+
+    ``.result`` is the :class:`~landscape.certify.CertifyResult` (its ``status`` says refused
+    or undecided, its ``message`` why).
+    """
+
+    def __init__(self, result):
+        self.result = result
+        super().__init__(f"certificate {result.status}: {result.message}")

@@ -22,7 +22,8 @@ from .results import CertifyResult, CheckResult, KINDS
 __all__ = ["certify", "check_certificate", "CertifyResult", "CheckResult", "KINDS"]
 
 
-def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128, **options) -> CertifyResult:
+def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128, strict=False,
+            **options) -> CertifyResult:
     """Prove that ``U`` is near a strict/spurious/global local minimum or a strict saddle of ``G``.
 
     Parameters
@@ -39,6 +40,10 @@ def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128
         ``auto``/``slice`` work on a slice transversal to the O(k) orbit when ``k > 1``.
     precision : int
         Bits of the arb balls of the independent check (at least 128 are used).
+    strict : bool
+        For scripts: raise :class:`~landscape.errors.CertificateRefused` (carrying the
+        result as ``.result``) unless a certificate is issued, instead of returning a
+        refusal.
     **options
         ``max_center_bits`` (finest centre grid, default 2048), ``verify`` (run the
         independent checker before issuing, default True).
@@ -52,9 +57,13 @@ def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128
 
     See :func:`landscape.certify.certifier.certify` and ``docs/certificates.md``.
     """
+    from ..errors import CertificateRefused
     from .certifier import certify as _certify
 
-    return _certify(problem, U, kind=kind, radius=radius, gauge=gauge, precision=precision, **options)
+    res = _certify(problem, U, kind=kind, radius=radius, gauge=gauge, precision=precision, **options)
+    if strict and not res.issued:
+        raise CertificateRefused(res)
+    return res
 
 
 def check_certificate(obj, **options) -> CheckResult:

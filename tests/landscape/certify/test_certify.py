@@ -238,3 +238,16 @@ def test_strict_saddle_on_the_gauge_slice():
     assert res.kind == "strict-saddle", res.message
     assert res.certificate["parameters"]["gauge"] == "slice"
     _valid(res)
+
+
+def test_strict_raises_on_refusal_and_returns_when_issued():
+    import numpy as np
+    import pytest
+
+    from landscape import CertificateRefused, Problem, certify
+
+    p = Problem.random(3, 1, 3, seed=0)
+    with pytest.raises(CertificateRefused) as exc:
+        certify(p, np.zeros((3, 3, 1)), kind="min", strict=True)  # U = 0 is not a minimum
+    assert not exc.value.result.issued and exc.value.result.message
+    assert certify(p, p.U_star, strict=True).issued  # the global minimum
