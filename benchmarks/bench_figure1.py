@@ -16,7 +16,7 @@ explicitly drawn samples and the same initialisation:
 
 "Same iterates" is checked twice: against the published normalisation (the baseline
 above vs ours under ``paper-code``) and against our own normalisation (a per-sample loop
-of MATH.md's mean loss without ½ vs ours under ``ours``), as max |ΔA| after the baseline's
+of docs/math.md's mean loss without ½ vs ours under ``ours``), as max |ΔA| after the baseline's
 rounds. With ``--quick`` (or ``--baseline-rounds R``) the baselines run R rounds and the
 full-run time is extrapolated linearly (each round costs the same); the table says so.
 
@@ -86,7 +86,7 @@ def published_alternating_gd(Xc, Yc, U0, *, rounds, u_steps=10, lr_U=0.003, lr_A
 
 
 def mean_loss_alternating_gd(Xs, Ys, U0, *, rounds, u_steps=10, lr_U=0.003, lr_A=0.03):
-    """Alternating GD on MATH.md's ``(1/T) Σ_t (1/N) Σ_i ‖(A + U_tU_tᵀ) x_ti − y_ti‖²``.
+    """Alternating GD on docs/math.md's ``(1/T) Σ_t (1/N) Σ_i ‖(A + U_tU_tᵀ) x_ti − y_ti‖²``.
 
     Straightforward: each gradient touches every sample. ``Xs``, ``Ys``: lists of (N, d).
     """

@@ -1,4 +1,4 @@
-"""Population landscape of the Meta-LoRA objective for linear models (MATH.md).
+"""Population landscape of the Meta-LoRA objective for linear models (docs/math.md).
 
 Everything is float64. Arrays: ``A`` (d, d), adapters ``U`` (T, d, k); parameter vectors
 are ``np.concatenate([A.ravel(), U.ravel()])``.

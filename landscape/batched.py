@@ -7,7 +7,7 @@ multi-start solvers: points are flat vectors ``x`` of shape ``(S, n)``;
 - ``objective="full"``: ``x = concatenate([A.ravel(), U.ravel()])`` (the :func:`~landscape.pack`
   order), ``n = d² + Tdk``, value ``L(A, U)``.
 
-Formulas (MATH.md §3–4; ``E_t = A + U_tU_tᵀ − M*_t``, ``C_t = D_t − D̄``, ``D_t = U_tU_tᵀ − R*_t``):
+Formulas (docs/math.md §3–4; ``E_t = A + U_tU_tᵀ − M*_t``, ``C_t = D_t − D̄``, ``D_t = U_tU_tᵀ − R*_t``):
 
 - ``G = (1/T) Σ_t ‖C_t‖²``, ``∇_{U_t} G = (4/T) C_t U_t``,
   ``∇²G[(t,i,c),(s,a,b)] = (4/T)[(δ_ts − 1/T)(U_s[i,b]U_t[a,c] + δ_ia (U_sᵀU_t)[b,c]) + δ_ts δ_bc C_t[i,a]]``;

@@ -1,10 +1,10 @@
 """Classify a point of the reduced loss ``G``: loss, gradient, Hessian inertia modulo O(k).
 
-A critical point ``U`` of ``G`` is one of (MATH.md §4–5):
+A critical point ``U`` of ``G`` is one of (docs/math.md §4–5):
 
 - ``global-min``: ``G(U) = 0`` (then ``(A(U), U)`` is a global minimum of ``L``);
 - ``spurious-min``: ``G(U) > 0``, ``∇²G(U)`` positive definite modulo the symmetry — a
-  strict local minimum that is not global (MATH.md §5.7);
+  strict local minimum that is not global (docs/math.md §5.7);
 - ``saddle``: some eigenvalue is negative (index ``>= 1``);
 - ``degenerate``: ``G > 0``, no negative eigenvalue, but zero eigenvalues beyond the
   ``T·k(k−1)/2`` symmetry directions — second-order information cannot decide;
@@ -22,7 +22,7 @@ Tolerances (relative to ``ρ = (1/T) Σ_t ‖R*_t‖_F``, see :mod:`landscape.mu
   relative, the gradient's rounding floor is ``≈ 1e-16·√(Tdk)``, while points that are
   not critical (a search path, a stalled start) have relative gradients ``≫ 1e-6``.
 - ``|λ| <= tol_eig·ρ`` counts as zero (default ``1e-8``): at a point ``δ`` away from an
-  exact critical point the Hessian is off by ``<= (24/T)·max‖U_t‖₂·δ`` (MATH.md §6), and
+  exact critical point the Hessian is off by ``<= (24/T)·max‖U_t‖₂·δ`` (docs/math.md §6), and
   ``δ <= ‖∇G‖/μ``; with the polished gradients this is ``≲ 1e-10·ρ``, plus the
   eigensolver's ``≈ 1e-15·ρ``. True nonzero curvatures at the minima we observed are
   ``≳ 1e-6·ρ`` (most ``≳ 1e-4·ρ``).

@@ -11,7 +11,7 @@ Clustering is greedy in the given order: a point joins the first representative 
 default ``tol = 1e-6``, copies of one isolated critical point (polished to ``‖∇G‖ ≲
 1e-10·ρ^{3/2}``, hence ``≲ 1e-9·ρ`` apart in ``UUᵀ``) merge, while distinct critical
 points — separated by ``≳ 1e-3·ρ`` in every instance we examined — stay apart. On a
-continuum of critical points (the T = 2 hyperbola of global minima, MATH.md §5.6)
+continuum of critical points (the T = 2 hyperbola of global minima, docs/math.md §5.6)
 different points of the continuum stay distinct, as they should.
 """
 

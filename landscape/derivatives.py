@@ -1,6 +1,6 @@
 """Exact derivatives of the Meta-LoRA objective ``L`` and the reduced loss ``G``.
 
-Notation (MATH.md §3–4): ``E_t = A + U_tU_tᵀ − M*_t``, ``S_t = E_t + E_tᵀ``; for a
+Notation (docs/math.md §3–4): ``E_t = A + U_tU_tᵀ − M*_t``, ``S_t = E_t + E_tᵀ``; for a
 direction ``Δ_t`` of ``U_t``, ``B_t = U_tΔ_tᵀ + Δ_tU_tᵀ``; ``D_t = U_tU_tᵀ − R*_t`` and
 ``C_t = D_t − D̄``. Parameter vectors are ``np.concatenate([A.ravel(), U.ravel()])``
 (row-major); the dense Hessians use exactly that order.
@@ -159,7 +159,7 @@ def meta_hessian(problem: Problem, A, U) -> NDArray[np.float64]:
 def schur_complement(problem: Problem, A, U) -> NDArray[np.float64]:
     """Schur complement ``H_UU − H_UA H_AA⁻¹ H_AU`` of ``∇²L`` at ``(A, U)`` (dense, Tdk²).
 
-    At ``A = A(U)`` it equals :func:`reduced_hessian` (MATH.md §4); elsewhere ``H_UU`` carries
+    At ``A = A(U)`` it equals :func:`reduced_hessian` (docs/math.md §4); elsewhere ``H_UU`` carries
     the residuals at the given ``A`` and the two differ. ``H_AA = 2I`` so the inverse is exact.
     """
     _, HAU, HUU = meta_hessian_blocks(problem, A, U)

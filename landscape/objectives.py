@@ -1,4 +1,4 @@
-"""Objectives of MATH.md §2 and §4: Meta-LoRA loss, SR, the reduced loss, adaptability.
+"""Objectives of docs/math.md §2 and §4: Meta-LoRA loss, SR, the reduced loss, adaptability.
 
 Conventions (the project's contract): population losses with the noise constant dropped,
 ``L_t(A, U_t) = ‖A + U_tU_tᵀ − M*_t‖_F²`` and ``L = (1/T) Σ_t L_t``; arrays ``A`` (d, d),
@@ -76,7 +76,7 @@ def sr_solution(problem: Problem) -> NDArray[np.float64]:
 
 
 def A_of_U(problem: Problem, U) -> NDArray[np.float64]:
-    """Minimiser of ``L(·, U)``: ``A(U) = (1/T) Σ_t (M*_t − U_tU_tᵀ)`` (MATH.md §4)."""
+    """Minimiser of ``L(·, U)``: ``A(U) = (1/T) Σ_t (M*_t − U_tU_tᵀ)`` (docs/math.md §4)."""
     U = check_U(problem, U)
     return (problem.M_star - gram(U)).mean(axis=0)
 

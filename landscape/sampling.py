@@ -2,7 +2,7 @@
 
 For task data ``x_n ~ N(0, I_d)``, ``y_n = M x_n + σ ε_n`` (n = 1..N), least squares
 depends on the data only through ``S = Σ_n x_n x_nᵀ`` and ``Σ_n y_n x_nᵀ = M S + σ E Xᵀ``
-(MATH.md §2). Both are drawn exactly in distribution at O(d³) cost:
+(docs/math.md §2). Both are drawn exactly in distribution at O(d³) cost:
 
 - ``S ~ Wishart_d(N, I)`` by Bartlett's decomposition ``S = B Bᵀ``, ``B`` lower triangular
   with ``B_ii = sqrt(χ²_{N−i})`` (i = 0..d−1) and ``B_ij ~ N(0, 1)`` below the diagonal;

@@ -1,4 +1,4 @@
-"""The O(k) symmetry ``U_t → U_t Q_t`` (``Q_t ∈ O(k)``) of ``L`` and ``G`` (MATH.md §4).
+"""The O(k) symmetry ``U_t → U_t Q_t`` (``Q_t ∈ O(k)``) of ``L`` and ``G`` (docs/math.md §4).
 
 At ``U`` the orbit's tangent space is spanned by ``Δ_t = U_t Ω`` (one task at a time,
 ``Ω`` skew k×k): at most ``T·k(k−1)/2`` directions, exactly that many when every ``U_t``

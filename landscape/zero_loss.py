@@ -2,7 +2,7 @@
 
 Thm 3.2, Cor. 2, Thm 3.3 and Cor. 3 speak about **all** points with ``L(Â, Û) = 0``, so
 looking only where descent lands is not enough. :func:`search_zero_loss` collects
-zero-loss points in three ways, all in ``U``-space on the reduced loss ``G`` (MATH.md §4;
+zero-loss points in three ways, all in ``U``-space on the reduced loss ``G`` (docs/math.md §4;
 ``L(A, U) = 0`` iff ``A = A(U)`` and ``G(U) = 0``):
 
 1. **descent**: Levenberg–Marquardt on the residuals ``C_t = D_t − D̄`` (``G = (1/T)Σ‖C_t‖²``)

@@ -1,4 +1,4 @@
-"""Checks of the paper's claims (MATH.md §5), one module per claim, and ``metalora verify``.
+"""Checks of the paper's claims (docs/math.md §5), one module per claim, and ``metalora verify``.
 
 Each check takes a :class:`landscape.Problem` and keyword options and returns a
 :class:`ClaimResult` (``holds``, ``status``, measured quantities, tolerances and why,

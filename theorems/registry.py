@@ -1,4 +1,4 @@
-"""The registry of claims (MATH.md §5) and :func:`check`, which runs one by id.
+"""The registry of claims (docs/math.md §5) and :func:`check`, which runs one by id.
 
 >>> from landscape import Problem
 >>> import theorems
@@ -27,7 +27,7 @@ from .result import ClaimResult
 
 __all__ = ["CLAIMS", "claim_ids", "get_claim", "check"]
 
-#: id -> Claim, in MATH.md §5 order. Ids are the ones used in JSON output.
+#: id -> Claim, in docs/math.md §5 order. Ids are the ones used in JSON output.
 CLAIMS: dict[str, Claim] = {
     c.id: c
     for c in (

@@ -46,7 +46,7 @@ def problem_record(problem, *, seed=None, role: str = "claim") -> dict:
 
 @dataclass(frozen=True, kw_only=True)
 class ClaimResult(Result):
-    """Outcome of checking one claim of MATH.md §5 (immutable).
+    """Outcome of checking one claim of docs/math.md §5 (immutable).
 
     Attributes
     ----------
@@ -54,7 +54,7 @@ class ClaimResult(Result):
         Claim id: ``thm3.1``, ``cor1``, ``thm3.2``, ``cor2``, ``thm3.3``, ``cor3``,
         ``thm3.4``, ``t2-nonunique`` or ``spurious-t3``.
     statement : str
-        The claim in words (MATH.md conventions).
+        The claim in words (docs/math.md conventions).
     holds : bool or None
         ``True``/``False``; ``None`` when the check is undecided, the assumption is not
         met or the check is unavailable (see ``status``).

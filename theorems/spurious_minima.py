@@ -4,7 +4,7 @@ Statement
 ---------
 For some instances with ``T >= 3`` the reduced loss ``G`` has points with ``∇G = 0``,
 ``∇²G`` positive definite modulo the O(k) symmetry and ``G > 0``: spurious local minima of
-``G`` and hence (Schur complement, MATH.md §4) of ``L``. They are rare from random starts
+``G`` and hence (Schur complement, docs/math.md §4) of ``L``. They are rare from random starts
 and easiest to find when ``Tk = d`` (e.g. ``d = 3, k = 1, T = 3``).
 
 How it is checked

@@ -5,7 +5,7 @@ Statement
 With ``[U*_1 U*_2]`` of full column rank ``2k``: a point is a second-order stationary point
 (SOSP) of ``L`` iff ``L = 0``. Equivalently every critical point with ``L > 0`` has a
 strictly negative Hessian eigenvalue (a strict saddle). By the Schur-complement argument
-(MATH.md §4) it suffices to study ``G`` in ``U``-space.
+(docs/math.md §4) it suffices to study ``G`` in ``U``-space.
 
 How it is checked
 -----------------

@@ -1,4 +1,4 @@
-"""``metalora verify``: every claim of MATH.md §5 on default instances, one report.
+"""``metalora verify``: every claim of docs/math.md §5 on default instances, one report.
 
 :func:`verify` runs each claim on the instances of a *profile* (``quick``: the ``make
 verify`` default, well under a minute on 2 cores; ``full``: more and larger instances, more

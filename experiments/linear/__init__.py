@@ -1,7 +1,7 @@
 """Finite-sample linear experiments: the paper's Figure 1, reproduced correctly and fast.
 
 Synthetic study of paper §4.1 (settings and the authors' traps: EXPERIMENTS.md §1;
-conventions: MATH.md §2 and §7). Every run draws its own ground truth
+conventions: docs/math.md §2 and §7). Every run draws its own ground truth
 (:class:`landscape.Problem`), its data as exact second moments (so a step costs O(d³)
 whatever the number of samples), retrains a base by standard retraining (SR) and by
 Meta-LoRA (the paper's alternating gradient descent, and a fast exact solver), fine-tunes

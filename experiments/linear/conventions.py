@@ -4,7 +4,7 @@ The paper states its step sizes (0.003 for the adapters, 0.03 for the base, 0.00
 fine-tuning) without the loss they multiply. Two readings are offered, by name:
 
 ``"ours"`` (the default)
-    MATH.md §2: every finite-sample loss is a **mean** over samples and tasks without a
+    docs/math.md §2: every finite-sample loss is a **mean** over samples and tasks without a
     factor ½, ``L̂(A, U) = (1/T) Σ_t (1/N) Σ_i ‖(A + U_tU_tᵀ) x_ti − y_ti‖²``; the paper's
     step sizes multiply the gradients of that loss. Noise ``ε ~ N(0, σ² I)`` (σ a standard
     deviation, as the paper's text says). Fine-tuning runs until the in-sample objective
@@ -61,7 +61,7 @@ __all__ = [
 
 #: The names every experiment suite accepts for ``convention`` (linear and shallow).
 CONVENTION_NAMES = ("ours", "paper-code")
-#: The default: our normalisation (MATH.md §2), converged fine-tunes, paired inits.
+#: The default: our normalisation (docs/math.md §2), converged fine-tunes, paired inits.
 DEFAULT_CONVENTION = "ours"
 
 _STEP_KEYS = ("lr_U", "lr_A", "lr_sr", "lr_ft")
@@ -92,7 +92,7 @@ class Convention:
         Whether the setting's σ is the noise standard deviation (``"std"``) or, as in the
         published code, its square is (``"variance"``: noise std σ²).
     step_scale : tuple of (key, coefficient, power of T)
-        Effective step (multiplier of ``∇L̂``, MATH.md §2 normalisation) =
+        Effective step (multiplier of ``∇L̂``, docs/math.md §2 normalisation) =
         nominal step · coefficient · T**power, for ``lr_U``, ``lr_A``, ``lr_sr``, ``lr_ft``.
     sr_stray_adapters : bool
         SR's base step keeps ``T`` never-trained adapters ``U_tU_tᵀ`` (entries
@@ -156,7 +156,7 @@ class Convention:
 CONVENTIONS: dict[str, Convention] = {
     "ours": Convention(
         name="ours",
-        loss="(1/T) Σ_t (1/N) Σ_i ‖(A + P_t) x_ti − y_ti‖² (mean, no ½; MATH.md §2)",
+        loss="(1/T) Σ_t (1/N) Σ_i ‖(A + P_t) x_ti − y_ti‖² (mean, no ½; docs/math.md §2)",
         noise="std",
         step_scale=(("lr_U", 1.0, 0), ("lr_A", 1.0, 0), ("lr_sr", 1.0, 0), ("lr_ft", 1.0, 0)),
         sr_stray_adapters=False,

@@ -1,4 +1,4 @@
-"""Data of the linear experiment, reduced to second moments (MATH.md §1–2).
+"""Data of the linear experiment, reduced to second moments (docs/math.md §1–2).
 
 Task data: ``x ~ N(0, I_d)``, ``y = M x + ε``, ``ε ~ N(0, σ² I_d)`` with σ a standard
 deviation. Samples are the rows of ``X`` and ``Y`` (shape ``(n, d)``). Every finite-sample

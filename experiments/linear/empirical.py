@@ -1,4 +1,4 @@
-"""Finite-sample objectives in terms of second moments (MATH.md §2, last item).
+"""Finite-sample objectives in terms of second moments (docs/math.md §2, last item).
 
 For one task with moments ``S = Sxx``, ``C = Syx`` (see :class:`~.data.Moments`), the
 in-sample mean squared error of a linear map ``W`` and its gradient are

@@ -4,7 +4,7 @@ For fixed adapters the finite-sample objective ``L̂(A, U)`` is a strongly conve
 in ``A`` with minimiser ``Â(U) = ((1/T) Σ_t (C_t − P_t S_t)) S̄⁻¹`` (:mod:`.empirical`).
 The reduced objective ``ĝ(U) = L̂(Â(U), U)`` has the same local minimisers (in ``U``) as
 ``L̂`` and, by the envelope theorem, the gradient ``∇ĝ(U) = ∇_U L̂(Â(U), U)``. Its Hessian
-is the Schur complement ``H_UU − H_UA H_AA⁻¹ H_AU`` (MATH.md §4, finite-sample version);
+is the Schur complement ``H_UU − H_UA H_AA⁻¹ H_AU`` (docs/math.md §4, finite-sample version);
 its product with a direction ``δ`` is
 
     δP_t = δU_t U_tᵀ + U_t δU_tᵀ   (or δU_t V_tᵀ + U_t δV_tᵀ),

@@ -1,13 +1,13 @@
 """Test metrics of the linear experiment: the honest population loss and the authors' metric.
 
-- **Population test loss** (the honest one, MATH.md §2):
+- **Population test loss** (the honest one, docs/math.md §2):
   ``‖W − M*_{T+1}‖_F²`` for the fine-tuned map ``W = Â + U Vᵀ``, i.e.
   ``E‖W x − y‖² − dσ²`` on fresh test-task data.
 - **Authors' in-sample summed metric** (what the paper's Figure 1 plots, EXPERIMENTS.md
   §1): the noiseless error on the ``n'`` fine-tuning inputs, *summed* over them,
   ``Σ_i ‖(W − M*_{T+1}) x_i‖² = n' ⟨(W − M) Sxx, W − M⟩``; its scale grows with ``n'``
   and it is measured on the samples the adapter was fitted to.
-- **Rate reference** (MATH.md §7): with the exact base and rank-``r`` reduced-rank
+- **Rate reference** (docs/math.md §7): with the exact base and rank-``r`` reduced-rank
   regression on ``n'`` noisy samples, the population test loss is about
   ``σ² r (2d − r) / n'`` (the number of parameters of a rank-``r`` ``d × d`` matrix times
   ``σ²/n'``).
@@ -38,7 +38,7 @@ def authors_insample_metric(W, M_test, mom: Moments) -> NDArray[np.float64]:
 
 
 def rate_reference(sigma: float, d: int, rank: int, n: int) -> float:
-    """``σ² r (2d − r) / n'``: the calibrated O(kd/n) fine-tuning rate of MATH.md §7.
+    """``σ² r (2d − r) / n'``: the calibrated O(kd/n) fine-tuning rate of docs/math.md §7.
 
     Examples
     --------

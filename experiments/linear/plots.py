@@ -150,7 +150,7 @@ def figure_rate(result):
         alpha=0.7,
         label=f"Meta-LoRA excess over ℓ_r(Â) (slope {rate.slope_excess:.2f})",
     )
-    ax.plot(n, rate.reference, "k:", label="σ² r(2d−r)/n' (MATH.md §7)")
+    ax.plot(n, rate.reference, "k:", label="σ² r(2d−r)/n' (docs/math.md §7)")
     if rate.sr_test_loss:
         ax.plot(n, rate.sr_test_loss, "o-", color=_COLORS["SR"], label="SR test loss")
         ax.axhline(rate.sr_floor, color=_COLORS["SR"], ls="--", alpha=0.7, label="ℓ_r(A_SR)")

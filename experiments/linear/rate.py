@@ -1,4 +1,4 @@
-"""The fine-tuning rate: Meta-LoRA's test loss against ``n'``, and SR's floor (MATH.md §7).
+"""The fine-tuning rate: Meta-LoRA's test loss against ``n'``, and SR's floor (docs/math.md §7).
 
 v2 of the paper states an adaptation rate ``O(kd/n')`` for Meta-LoRA. With the exact base
 and rank-``r`` reduced-rank regression the population test loss is about
@@ -47,7 +47,7 @@ class RateFit:
     reference_constant : float
         ``σ² r (2d − r)``.
     ratio : float
-        ``constant / reference_constant`` (1 if the calibration of MATH.md §7 is exact).
+        ``constant / reference_constant`` (1 if the calibration of docs/math.md §7 is exact).
     sr_floor : float
         Mean ``ℓ_r(A_SR)`` over the runs (NaN without SR runs).
     sr_test_loss : tuple of float

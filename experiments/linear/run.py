@@ -95,7 +95,7 @@ class RunRecord:
     base_error : float
         ``‖Â − A*‖_F``.
     retrain_loss : float
-        Final in-sample retraining objective of the method (MATH.md §2 normalisation).
+        Final in-sample retraining objective of the method (docs/math.md §2 normalisation).
     retrain_min : float
         Its minimum from the exact/fast solver (NaN when not computed).
     retrain_grad_norm : float
@@ -111,7 +111,7 @@ class RunRecord:
     finetune_steps : int
         Gradient steps the fine-tune ran.
     rate_reference : float
-        ``noise_std² r (2d − r) / n'`` (MATH.md §7).
+        ``noise_std² r (2d − r) / n'`` (docs/math.md §7).
     finite : bool
         No divergence (every number finite).
     """
@@ -174,7 +174,7 @@ class SettingResult:
         Nominal hyperparameters (after any ``step_sizes`` override).
     convention : str
     steps : dict
-        What actually ran: effective step sizes (multipliers of ``∇L̂``, MATH.md §2),
+        What actually ran: effective step sizes (multipliers of ``∇L̂``, docs/math.md §2),
         ``ft_steps`` and ``ft_stop``, and which inputs were explicit.
     records : tuple of RunRecord
         One per (seed, method), seeds outer.
@@ -670,7 +670,7 @@ def _run(setting: Setting, seeds: tuple, sc: Schedule, conv, inputs: list[RunInp
     steps = {
         "effective": eff,
         "normalisation": "multipliers of the gradient of (1/T) Σ_t (1/N) Σ_i ‖(A + P_t) x − y‖² "
-        "(MATH.md §2)",
+        "(docs/math.md §2)",
         "ft_steps": int(ft_steps),
         "ft_stop": conv.ft_stop,
         "ft_init": conv.ft_init,

@@ -66,7 +66,7 @@ class Setting:
     Notes
     -----
     Fine-tuning uses rank ``r = 3k`` when ``T = 2`` (two retraining tasks only pin the
-    base down to a rank-2k error, MATH.md §5 item 6) and ``r = k`` otherwise, for every
+    base down to a rank-2k error, docs/math.md §5 item 6) and ``r = k`` otherwise, for every
     method, as in the paper.
     """
 
@@ -186,7 +186,7 @@ class Schedule:
     -----
     The step sizes are **nominal**: the run's convention
     (:mod:`~experiments.linear.conventions`) says which loss they multiply. Under ``ours``
-    all losses are means over samples and tasks without a factor 1/2 (MATH.md §2), so the
+    all losses are means over samples and tasks without a factor 1/2 (docs/math.md §2), so the
     gradients the step sizes multiply are ``∇_A L = (2/T) Σ_t G_t`` etc.; ``paper-code``
     rescales them to the published pipeline's effective steps.
     """

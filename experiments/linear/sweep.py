@@ -248,7 +248,7 @@ def _reusable(run: RunDir, setting: Setting) -> SettingResult | None:
 def check_claim(results) -> dict:
     """The paper's Figure-1 headline, where the theory predicts it.
 
-    Corollary 1 (MATH.md §5) gives SR a positive floor ``ℓ_r(A_SR) > 0`` only when the
+    Corollary 1 (docs/math.md §5) gives SR a positive floor ``ℓ_r(A_SR) > 0`` only when the
     fine-tuning rank ``r`` is below ``rank(Δ) = min((T+1)k, d)``. At those settings the
     claim is "Meta-LoRA's mean population test loss is below SR's"; settings where
     ``r ≥ rank(Δ)`` (e.g. ``T = 2, k = 1``, where fine-tuning uses rank ``3k = (T+1)k``)

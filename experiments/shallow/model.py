@@ -7,7 +7,7 @@ Everything is written by hand on batched tensors (no autograd, no per-model loop
 one step costs two batched matrix products and three elementwise passes over the
 ``(b, m, d, n)`` pre-activations.
 
-Gradient (MATH.md notation; ``s_i = σ(W x_i)``, ``r_i = cᵀ s_i − y_i``): for the loss
+Gradient (docs/math.md notation; ``s_i = σ(W x_i)``, ``r_i = cᵀ s_i − y_i``): for the loss
 ``ω Σ_i r_i²`` of one model,
 
     ∂/∂W [ω Σ_i r_i²] = 2 ω diag(c) [ (S ⊙ (1 − S)) ⊙ 1 rᵀ ] X,

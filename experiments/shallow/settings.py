@@ -213,7 +213,7 @@ class Convention:
     task_loss : {"sum", "mean"}
         Meta-LoRA's retraining objective over tasks: the published code sums the
         per-task mean squared errors (one optimiser step after adding all tasks'
-        gradients); ours averages them (MATH.md §2). SR is the pooled mean in both.
+        gradients); ours averages them (docs/math.md §2). SR is the pooled mean in both.
         (With Adam the factor ``T`` matters only through ``eps``.)
     weight_decay : float
         AdamW's decoupled weight decay: 0.01 (torch's default, the published code) or 0

@@ -1,4 +1,4 @@
-"""Rigorous certificates for critical points of the reduced loss ``G`` (MATH.md §4, §6).
+"""Rigorous certificates for critical points of the reduced loss ``G`` (docs/math.md §4, §6).
 
 ``certify(problem, U)`` proves, in exact rational and ball arithmetic (python-flint), that a
 float point is close to a strict local minimum (spurious when ``G > 0`` is proved), a global

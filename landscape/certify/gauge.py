@@ -1,10 +1,10 @@
-"""The continuous symmetry of ``G`` and a linear slice transversal to its orbits (MATH.md §4, §5.6).
+"""The continuous symmetry of ``G`` and a linear slice transversal to its orbits (docs/math.md §4, §5.6).
 
 Write ``U = [U_1 … U_T]`` (d × Tk). ``G`` is invariant under ``U ↦ U·M`` for ``M`` in
 
 - ``O(k)^T`` (block-diagonal), for every ``T`` — the adapter rotations ``U_t → U_tQ_t``;
 - ``O(k, k)`` (``MJMᵀ = J``, ``J = diag(I_k, −I_k)``) when ``T = 2``, because then ``G`` only
-  depends on ``U_1U_1ᵀ − U_2U_2ᵀ = UJUᵀ``; this is the non-uniqueness of MATH.md §5.6.
+  depends on ``U_1U_1ᵀ − U_2U_2ᵀ = UJUᵀ``; this is the non-uniqueness of docs/math.md §5.6.
 
 The Lie algebra is spanned by integer matrices ``X_j`` with ``‖X_j‖_F² = 2``, mutually
 orthogonal: ``E_ab − E_ba`` inside one task block (``a < b``) and, for ``T = 2``,

@@ -23,7 +23,7 @@ minimisers, isolated modulo the symmetry). ``G(U♯) > 0`` proved: spurious;
 *No local minimum.* A direction ``v`` with ``R := vᵀ∇²G(c)v/‖v‖² `` and ``R + Lip(r) < 0``:
 every ``U`` in the (full, not sliced) ball has ``λ_min(∇²G(U)) <= R + Lip(r) < 0``, so the
 ball contains no local minimum and no second-order stationary point of ``G`` (degenerate
-or not); by the Schur complement (MATH.md §4) none of ``L`` with ``U`` in the ball.
+or not); by the Schur complement (docs/math.md §4) none of ``L`` with ``U`` in the ball.
 
 *Strict saddle (Krawczyk).* ``F(U, λ) = (∇G(U) + σWλ, σWᵀ(U − c))`` (just ``∇G`` without a
 gauge), ``Y ≈ J(c)⁻¹``: ``κ := ‖I − YJ(c)‖_F + ‖Y‖_F Lip(r) < 1`` and ``‖YF(c)‖ <= (1 − κ)r``

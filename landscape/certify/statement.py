@@ -59,7 +59,7 @@ def render(cert: dict) -> tuple[str, list[str]]:
                        "of G, isolated modulo the symmetry.")
         else:
             out.append("∇²G(U♯) ≻ 0: U♯ is a non-degenerate, isolated local minimiser of G.")
-        out.append("(A(U♯), U♯) is a local minimiser of the Meta-LoRA objective L (Schur complement, MATH.md §4).")
+        out.append("(A(U♯), U♯) is a local minimiser of the Meta-LoRA objective L (Schur complement, docs/math.md §4).")
         if kind == "spurious-min":
             out.append("G(U♯) > 0 = min G: the local minimum is spurious (not global).")
         claim = (f"{kind}: unique critical point within r={r:.3g} of c, λ_min(∇²G) >= {mu:.4g} on the ball, "

@@ -1,6 +1,6 @@
 """The critical-point equations of ``G`` as a homogeneous cubic system, and its homotopies.
 
-Critical points of the reduced loss (MATH.md §4) solve ``∇_{U_t}G = (4/T)(D_t − D̄)U_t = 0``.
+Critical points of the reduced loss (docs/math.md §4) solve ``∇_{U_t}G = (4/T)(D_t − D̄)U_t = 0``.
 Dropping the factor ``4/T`` and writing ``P_t = U_tU_tᵀ`` (a plain transpose, also for
 complex ``U``), ``C_t = R*_t − R̄*`` with ``R̄* = (1/T)Σ_s R*_s``:
 

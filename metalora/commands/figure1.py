@@ -2,7 +2,7 @@
 
 Runs the one-at-a-time sweeps of paper §4.1 (d, T, N, n', k) plus a noise-level sweep, a
 symmetric-vs-asymmetric retraining-adapter comparison and a dense n' grid for the rate
-fit, under a **convention**: ``ours`` (default: MATH.md's normalisation, converged
+fit, under a **convention**: ``ours`` (default: docs/math.md's normalisation, converged
 fine-tunes from a shared init, noise std σ) or ``paper-code`` (the published pipeline step
 for step: its loss normalisation and effective step sizes, fixed fine-tuning counts per
 panel, separate inits, SR's stray adapters, and its noise std σ²). Writes PNG figures,
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "  metalora figure1 --panel k,n --seeds 5 --jobs 2\n"
         "  metalora figure1 --solver fast --out results/figure1_fast\n"
         "  metalora figure1 --problem p.json --data d.npz --panel base --seeds 1\n"
-        "conventions: ours (default) = mean loss without ½ (MATH.md §2), fine-tune to\n"
+        "conventions: ours (default) = mean loss without ½ (docs/math.md §2), fine-tune to\n"
         "convergence from one init shared by all methods, noise std σ; paper-code = the\n"
         "published code: Σ_t (1/2N)‖·‖², base step /T, fixed fine-tuning counts per panel\n"
         "(T, k 10000; d 1400; N, n' 1000), fresh SR inits, SR's stray adapters, noise std σ².\n"

@@ -14,7 +14,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Check every claim of the paper (MATH.md §5) on default instances: thm3.1, cor1, thm3.2, cor2, "
+        "Check every claim of the paper (docs/math.md §5) on default instances: thm3.1, cor1, thm3.2, cor2, "
         "thm3.3, cor3, thm3.4, t2-nonunique, spurious-t3. Exit 0 iff every claim holds "
         "(or is 'assumption not met' by design), 1 if one fails, 3 if none fails but one is undecided."
     )

@@ -129,7 +129,7 @@ def test_our_convention_does_not_match_the_published_iterates(tiny):
 
 
 def test_ours_with_rescaled_step_sizes_reproduces_paper_codes_meta_lora(tiny):
-    # The effective steps of MATH.md's normalisation: U ×T/2, A ×1/2, fine-tuning ×1/2.
+    # The effective steps of docs/math.md's normalisation: U ×T/2, A ×1/2, fine-tuning ×1/2.
     steps = {"lr_U": LR_U * T / 2, "lr_A": LR_A / 2, "lr_ft": LR_FT / 2}
     ours = _run(tiny, "ours", 2, 3, 2, 3, step_sizes=steps)
     paper = _run(tiny, "paper-code", 2, 3, 2, 3)

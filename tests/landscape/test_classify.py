@@ -35,14 +35,14 @@ def test_planted_truth_is_a_global_minimum_modulo_symmetry(d, k, T):
 
 @pytest.mark.parametrize("d,k,T", [(3, 1, 3), (6, 2, 3), (4, 1, 3)])
 def test_t3_global_minimum_is_nondegenerate(d, k, T):
-    """T >= 3, Tk <= d: exact recovery (MATH.md §5.4) — no flat directions beyond symmetry."""
+    """T >= 3, Tk <= d: exact recovery (docs/math.md §5.4) — no flat directions beyond symmetry."""
     cp = classify_point(Problem.random(d, k, T, seed=2), Problem.random(d, k, T, seed=2).U_star)
     assert cp.n_zero == 0 and cp.min_eig > 0
 
 
 @pytest.mark.parametrize("d,k", [(3, 1), (4, 2)])
 def test_t2_global_minima_form_a_continuum(d, k):
-    """T = 2 (MATH.md §5.6): the zero set has dimension k(2k−1); minus the 2·k(k−1)/2
+    """T = 2 (docs/math.md §5.6): the zero set has dimension k(2k−1); minus the 2·k(k−1)/2
     symmetry directions that leaves k² zero eigenvalues modulo symmetry."""
     p = Problem.random(d, k, 2, seed=5)
     cp = classify_point(p, p.U_star)

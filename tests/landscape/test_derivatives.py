@@ -1,6 +1,6 @@
 """Exact derivatives of L (meta_*) and G (reduced_*) against three independent oracles.
 
-Strongest oracle first (STYLE.md): closed forms of MATH.md §3–4 (H_AA = 2I, the
+Strongest oracle first (STYLE.md): closed forms of docs/math.md §3–4 (H_AA = 2I, the
 commutation-matrix block formula, the Schur complement), then reverse-mode autograd and
 torch.func in float64 on hypothesis-drawn instances, then Taylor-remainder slopes with
 finite steps. Each check is also run on a deliberately wrong derivative and must fail.
@@ -303,7 +303,7 @@ def test_wrong_reduced_hessian_is_caught_by_autograd():
         assert_allclose_report(bad.ravel(), want, atol=_tol(want))
 
 
-# -- closed forms of MATH.md §3 ----------------------------------------------------------------
+# -- closed forms of docs/math.md §3 ----------------------------------------------------------------
 @given(problems(**SMALL), st.data())
 def test_H_AA_is_2I_and_H_AU_is_J(problem, data):
     A, U, dA, _ = _draw_point(data, problem)
@@ -326,7 +326,7 @@ def _commutation(m, n):
 
 @given(problems(**SMALL), st.data())
 def test_block_formula_with_commutation_matrix(problem, data):
-    """MATH.md §3 in column-major vec: H_{A,U_t} = (2/T) J_t and
+    """docs/math.md §3 in column-major vec: H_{A,U_t} = (2/T) J_t and
     H_{U_t,U_t} = (2/T)[J_tᵀJ_t + 2 (I_k ⊗ sym E_t)], J_t = U_t⊗I + (I⊗U_t)K."""
     A, U, _, _ = _draw_point(data, problem)
     d, k, T = problem.d, problem.k, problem.T
@@ -364,7 +364,7 @@ def test_block_formula_without_the_factor_two_fails():
         assert_allclose_report(H[np.ix_(colU, colU)], bad, atol=_tol(bad), name="H_UU")
 
 
-# -- eliminating A: A(U), G, Schur complement (MATH.md §4) ------------------------------------
+# -- eliminating A: A(U), G, Schur complement (docs/math.md §4) ------------------------------------
 @given(problems(**SMALL), st.data())
 def test_schur_complement_equals_reduced_hessian_at_A_of_U(problem, data):
     _, U, dA, _ = _draw_point(data, problem)

@@ -172,7 +172,7 @@ def test_tangent_blocks_assemble_the_dense_basis():
     [(5, 1, 3), (3, 1, 3), (4, 1, 4), (6, 2, 3), (7, 2, 3), (8, 2, 4), (9, 3, 3)],
 )
 def test_truth_is_strict_minimum_modulo_symmetry_for_T_at_least_3(d, k, T):
-    """T ≥ 3 and Tk ≤ d (MATH.md Thm 3.3): at the truth, ∇²G has exactly T·k(k−1)/2 zero
+    """T ≥ 3 and Tk ≤ d (docs/math.md Thm 3.3): at the truth, ∇²G has exactly T·k(k−1)/2 zero
     eigenvalues (the orbit) and is positive definite on the orbit's normal space."""
     p = ls.Problem.random(d, k, T, seed=3)
     H = ls.reduced_hessian(p, p.U_star)
@@ -192,7 +192,7 @@ def test_truth_is_strict_minimum_modulo_symmetry_for_T_at_least_3(d, k, T):
 
 @pytest.mark.parametrize("d, k", [(4, 1), (4, 2), (6, 2), (7, 3)])
 def test_truth_is_degenerate_beyond_symmetry_for_T_equal_2(d, k):
-    """T = 2 (MATH.md claim 6): the zero-loss set is an O(k, k) orbit of dimension k(2k−1),
+    """T = 2 (docs/math.md claim 6): the zero-loss set is an O(k, k) orbit of dimension k(2k−1),
     so ∇²G at the truth has k(2k−1) zero eigenvalues — k² more than the O(k)×O(k) symmetry —
     and modulo symmetry λ_min is still 0."""
     p = ls.Problem.random(d, k, 2, seed=3)

@@ -1,4 +1,4 @@
-"""Objectives of MATH.md §2 and §4 against closed forms and independent loops.
+"""Objectives of docs/math.md §2 and §4 against closed forms and independent loops.
 
 Covers ``meta_loss``/``task_losses`` (zero exactly on the truth's orbit), SR, ``A(U)``
 (minimiser of ``L(·, U)``: zero gradient and the exact quadratic growth ``‖Δ‖²``), the

@@ -26,7 +26,7 @@ def _rotate(U, rng):
 
 # -- the T = 3 spurious minimum -------------------------------------------------------
 def test_roots_find_the_t3_spurious_minimum_of_the_default_instance():
-    """MATH.md §5.7 with the paper's recipe: d=3, k=1, T=3, problem seed 17."""
+    """docs/math.md §5.7 with the paper's recipe: d=3, k=1, T=3, problem seed 17."""
     problem, frozen = load_spurious("spurious_d3k1T3")
     assert problem == Problem.random(3, 1, 3, seed=17)
     res = search(problem, starts=500, method="roots", seed=0)

@@ -119,7 +119,7 @@ def test_escapes_saddles_where_lbfgs_stays(d, k, T):
 
 @pytest.mark.parametrize("d,k,T,seed", [(3, 1, 2, 0), (4, 1, 2, 1), (4, 2, 2, 2), (6, 2, 2, 3)])
 def test_t2_every_sosp_is_a_global_minimum(d, k, T, seed):
-    """MATH.md §5.5: with T = 2 every SOSP has L = 0."""
+    """docs/math.md §5.5: with T = 2 every SOSP has L = 0."""
     p = Problem.random(d, k, T, seed=seed)
     res = find_sosp(p, random_starts(p, 48, seed=seed))
     assert res.converged.all()
