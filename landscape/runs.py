@@ -62,6 +62,7 @@ __all__ = [
     "RunDir",
     "derive_seed",
     "make_rng",
+    "seed_list",
     "blas_threads",
     "check_budget",
 ]
@@ -127,7 +128,8 @@ _EXIT = {
 
 def combine_exit_codes(codes) -> ExitCode:
     """The exit code of a batch of verdicts: 1 if any is negative, else 3 if any is
-    undecided, else 0 (an internal error, 4, dominates everything)."""
+    undecided, else 0 (an internal error, 4, dominates everything).
+    """
     codes = {ExitCode(int(c)) for c in codes}
     for c in (ExitCode.INTERNAL, ExitCode.USAGE, ExitCode.NEGATIVE, ExitCode.UNDECIDED):
         if c in codes:
@@ -469,6 +471,26 @@ def derive_seed(seed, *parts) -> int:
         words += [tag, v & 0xFFFFFFFF, v >> 32]
     state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
     return int((int(state[1]) << 32) | int(state[0])) & ((1 << 63) - 1)
+
+
+def seed_list(seeds, first=0) -> tuple:
+    """The seeds of a multi-seed run: ``seeds`` as a count (``first, first+1, …``) or a list.
+
+    Raises :class:`InvalidArgument` unless the result is a non-empty tuple of distinct
+    non-negative integers.
+    """
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
+        if seeds < 1:
+            raise InvalidArgument(f"`seeds` must be a positive count or a list of seeds; got seeds={seeds!r}.")
+        first = _check_seed(first, "seed")
+        return tuple(range(first, first + int(seeds)))
+    try:
+        out = tuple(_check_seed(s, "seed") for s in seeds)
+    except TypeError:
+        raise InvalidArgument(f"`seeds` must be a count or a list of seeds; got seeds={seeds!r}.") from None
+    if not out or len(set(out)) != len(out):
+        raise InvalidArgument(f"`seeds` must be non-empty and distinct; got seeds={out!r}.")
+    return out
 
 
 def make_rng(seed=None, *parts) -> np.random.Generator:

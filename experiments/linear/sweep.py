@@ -28,7 +28,7 @@ import numpy as np
 from landscape import Problem
 from landscape._validation import check_int
 from landscape.errors import InvalidArgument
-from landscape.runs import RunDir, atomic_output, atomic_write_json, atomic_write_text
+from landscape.runs import RunDir, atomic_output, atomic_write_json, atomic_write_text, seed_list
 
 from .conventions import DEFAULT_CONVENTION, get_convention
 from .rate import RateFit, fit_rate
@@ -315,17 +315,6 @@ def _write_outputs(run: RunDir, result: SweepResult, figures: bool) -> list[str]
     return files
 
 
-def _check_seeds(seeds, seed) -> tuple:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        count = check_int("seeds", seeds, low=1)
-        first = check_int("seed", seed, low=0)
-        return tuple(range(first, first + count))
-    seeds = tuple(check_int("seed", s, low=0) for s in seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InvalidArgument(f"`seeds` must be non-empty and distinct; got seeds={seeds!r}.")
-    return seeds
-
-
 def _explicit_base(base: Setting, panels, problem, samples):
     """The base setting and panels when the ground truth or the data are given."""
     names = (panels,) if isinstance(panels, str) else tuple(panels)
@@ -436,7 +425,7 @@ def sweep(
                 f"`step_sizes` must be a dict with keys among {STEP_KEYS}; got {step_sizes!r}."
             )
         schedule = schedule.replace(**step_sizes)
-    seeds = _check_seeds(seeds, seed)
+    seeds = seed_list(seeds, seed)
     jobs = check_int("jobs", jobs, low=-1)
     if jobs == 0:
         raise InvalidArgument("`jobs` must be -1 (all CPUs) or a positive integer; got jobs=0.")

@@ -22,7 +22,7 @@ import numpy as np
 
 from landscape._validation import check_int
 from landscape.errors import InvalidArgument
-from landscape.runs import RunDir, atomic_write_json, atomic_write_text, jsonable
+from landscape.runs import RunDir, atomic_write_json, atomic_write_text, jsonable, seed_list
 
 from .checks import GapCheck, check_gap
 from .run import RECORD_FIELDS, SettingResult, run_setting
@@ -165,17 +165,6 @@ def _cost(s: Setting) -> float:
     return s.T * s.N * s.d * (s.d + 6)
 
 
-def _seeds(seeds, seed) -> tuple:
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        count = check_int("seeds", seeds, low=1)
-        first = check_int("seed", seed, low=0)
-        return tuple(range(first, first + count))
-    out = tuple(check_int("seed", s, low=0) for s in seeds)
-    if not out or len(set(out)) != len(out):
-        raise InvalidArgument(f"`seeds` must be non-empty and distinct; got seeds={out!r}.")
-    return out
-
-
 def _csv(records) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(RECORD_FIELDS), lineterminator="\n")
@@ -255,7 +244,7 @@ def sweep(
     if not isinstance(base, Setting):
         raise InvalidArgument(f"`base` must be a Setting; got {type(base).__name__}.")
     conv = get_convention(convention)
-    seeds = _seeds(seeds, seed)
+    seeds = seed_list(seeds, seed)
     jobs = check_int("jobs", jobs, low=-1)
     if jobs == 0:
         raise InvalidArgument("`jobs` must be -1 (all CPUs) or a positive integer; got jobs=0.")
