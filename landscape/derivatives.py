@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._validation import as_float64, check_A, check_U
-from .objectives import A_of_U, gram, reduced_residuals, residuals
+from .objectives import reduced_residuals, residuals
 from .problem import Problem
 
 __all__ = [

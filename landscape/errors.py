@@ -23,7 +23,8 @@ class LandscapeWarning(UserWarning):
 class Undecided(LandscapeError):
     """The question cannot be decided on this input (badly scaled data, a degenerate
     point, a precision limit reached). Commands map it to exit code 3 with the reason;
-    it is never a negative verdict."""
+    it is never a negative verdict.
+    """
 
 
 class CertificateRefused(LandscapeError):

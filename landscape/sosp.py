@@ -211,7 +211,6 @@ def _iterate(obj, x, g, f, gn, mu, done, stalled, idx, I, gtol, htol, mu_floor, 
     bi = xp.index(idx)
     xa, ga = x[bi], g[bi]
     H = obj.hessian(xa, out=buf)
-    m = idx.size
     first_order = gn[idx] <= gtol
     # One batched Cholesky of H + σI, σ = ε_H (stop test) or μ (regularised step), with the
     # shift added to the diagonal in place (H is a reused buffer; it is restored below).

@@ -171,7 +171,8 @@ def _rank_constraint(c, pn, r, P, sign):
     """``h(U) = det(Pᵀ W P) − sign·c^{r+1}`` with ``W = A(U) − A*`` and ``P`` a fixed d×(r+1)
     orthonormal matrix: ``det(PᵀWP) ≠ 0`` forces ``rank(W) >= r+1``. A polynomial in ``U``
     (smooth, unlike the singular-value tail); gradient
-    ``−(1/T) (S + Sᵀ) U_t`` with ``S = P adj(PᵀWP)ᵀ Pᵀ``."""
+    ``−(1/T) (S + Sᵀ) U_t`` with ``S = P adj(PᵀWP)ᵀ Pᵀ``.
+    """
     T = pn.T
     target = sign * c ** (r + 1)
 
@@ -335,6 +336,7 @@ def point_scale(problem: Problem, A, U, A_star) -> float:
 
 def task_residual_norm(problem: Problem, A, U) -> float:
     """``min_t ‖E_t‖_F`` with ``E_t = Â + Û_tÛ_tᵀ − M*_t``: by Weyl and Eckart–Young it bounds
-    ``σ_{2k+1}(Â − A*)`` and ``ℓ_{3k}(Â)^{1/2}`` at a point of small non-zero loss."""
+    ``σ_{2k+1}(Â − A*)`` and ``ℓ_{3k}(Â)^{1/2}`` at a point of small non-zero loss.
+    """
     E = A[None] + np.einsum("tik,tjk->tij", U, U) - problem.M_star
     return float(np.min(np.linalg.norm(E, axis=(1, 2))))

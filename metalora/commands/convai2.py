@@ -13,6 +13,7 @@ torch, transformers and peft are imported only when a subcommand runs.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -349,7 +350,7 @@ def _run_synth(args) -> int:
         n_values=args.values,
         json_too=args.json,
     )
-    print(res.to_json())
+    print(json.dumps(res.to_json(), indent=2))
     return 0
 
 
@@ -466,16 +467,19 @@ def _expand_runs(paths):
 
 
 def _run_table(args) -> int:
-    from landscape.runs import atomic_write_text
+    from landscape.runs import atomic_write_json, atomic_write_text, check_output_file
     from experiments.convai2.table import build_table, format_table
 
+    if args.out:  # before reading anything
+        prefix = Path(args.out)
+        for ext in (".md", ".json"):
+            check_output_file(prefix.with_name(prefix.name + ext), arg="--out")
     table = build_table(_expand_runs(args.runs))
     text = format_table(table, paper_reference=not args.no_reference)
     print(text)
     if args.out:
-        prefix = Path(args.out)
         atomic_write_text(prefix.with_name(prefix.name + ".md"), text)
-        atomic_write_text(prefix.with_name(prefix.name + ".json"), table.to_json())
+        atomic_write_json(prefix.with_name(prefix.name + ".json"), table.to_json(), sort_keys=True)
         print(f"wrote {prefix}.md and {prefix}.json", file=sys.stderr)
     return 0
 

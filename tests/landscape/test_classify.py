@@ -43,7 +43,8 @@ def test_t3_global_minimum_is_nondegenerate(d, k, T):
 @pytest.mark.parametrize("d,k", [(3, 1), (4, 2)])
 def test_t2_global_minima_form_a_continuum(d, k):
     """T = 2 (docs/math.md §5.6): the zero set has dimension k(2k−1); minus the 2·k(k−1)/2
-    symmetry directions that leaves k² zero eigenvalues modulo symmetry."""
+    symmetry directions that leaves k² zero eigenvalues modulo symmetry.
+    """
     p = Problem.random(d, k, 2, seed=5)
     cp = classify_point(p, p.U_star)
     assert cp.kind == "global-min"

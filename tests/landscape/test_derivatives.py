@@ -307,7 +307,7 @@ def test_wrong_reduced_hessian_is_caught_by_autograd():
 @given(problems(**SMALL), st.data())
 def test_H_AA_is_2I_and_H_AU_is_J(problem, data):
     A, U, dA, _ = _draw_point(data, problem)
-    d, k, T = problem.d, problem.k, problem.T
+    d = problem.d
     H = ls.meta_hessian(problem, A, U)
     np.testing.assert_array_equal(H[: d * d, : d * d], 2.0 * np.eye(d * d))
     hA, hU = ls.meta_hvp(problem, A, U, dA, np.zeros_like(U))
@@ -327,7 +327,8 @@ def _commutation(m, n):
 @given(problems(**SMALL), st.data())
 def test_block_formula_with_commutation_matrix(problem, data):
     """docs/math.md §3 in column-major vec: H_{A,U_t} = (2/T) J_t and
-    H_{U_t,U_t} = (2/T)[J_tᵀJ_t + 2 (I_k ⊗ sym E_t)], J_t = U_t⊗I + (I⊗U_t)K."""
+    H_{U_t,U_t} = (2/T)[J_tᵀJ_t + 2 (I_k ⊗ sym E_t)], J_t = U_t⊗I + (I⊗U_t)K.
+    """
     A, U, _, _ = _draw_point(data, problem)
     d, k, T = problem.d, problem.k, problem.T
     H = ls.meta_hessian(problem, A, U)

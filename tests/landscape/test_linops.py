@@ -74,7 +74,7 @@ def test_min_eigenvalue_matches_eigvalsh(problem, data, method, full):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_min_eigenvalue_larger_instance(method):
-    """n = 240 (beyond LOBPCG's dense fallback), against eigvalsh."""
+    """N = 240 (beyond LOBPCG's dense fallback), against eigvalsh."""
     p = ls.Problem.random(20, 2, 6, seed=4)
     U = np.random.default_rng(5).standard_normal(p.U_star.shape)
     H = ls.reduced_hessian(p, U)
@@ -139,7 +139,7 @@ def test_modulo_symmetry_matches_projected_eigvalsh(problem, data, method):
 
 @pytest.mark.parametrize("method", ["lanczos", "lobpcg"])
 def test_modulo_symmetry_iterative_matches_dense_on_a_larger_instance(method):
-    """n = 144 with 12 symmetry directions, at a random point and at the truth."""
+    """N = 144 with 12 symmetry directions, at a random point and at the truth."""
     p = ls.Problem.random(12, 3, 4, seed=6)
     for U in (np.random.default_rng(7).standard_normal(p.U_star.shape), np.array(p.U_star)):
         dense = ls.min_eigenvalue(p, U, method="dense", modulo_symmetry=True)
@@ -173,7 +173,8 @@ def test_tangent_blocks_assemble_the_dense_basis():
 )
 def test_truth_is_strict_minimum_modulo_symmetry_for_T_at_least_3(d, k, T):
     """T ≥ 3 and Tk ≤ d (docs/math.md Thm 3.3): at the truth, ∇²G has exactly T·k(k−1)/2 zero
-    eigenvalues (the orbit) and is positive definite on the orbit's normal space."""
+    eigenvalues (the orbit) and is positive definite on the orbit's normal space.
+    """
     p = ls.Problem.random(d, k, T, seed=3)
     H = ls.reduced_hessian(p, p.U_star)
     w = np.linalg.eigvalsh(H)
@@ -194,7 +195,8 @@ def test_truth_is_strict_minimum_modulo_symmetry_for_T_at_least_3(d, k, T):
 def test_truth_is_degenerate_beyond_symmetry_for_T_equal_2(d, k):
     """T = 2 (docs/math.md claim 6): the zero-loss set is an O(k, k) orbit of dimension k(2k−1),
     so ∇²G at the truth has k(2k−1) zero eigenvalues — k² more than the O(k)×O(k) symmetry —
-    and modulo symmetry λ_min is still 0."""
+    and modulo symmetry λ_min is still 0.
+    """
     p = ls.Problem.random(d, k, 2, seed=3)
     H = ls.reduced_hessian(p, p.U_star)
     w = np.linalg.eigvalsh(H)
@@ -209,7 +211,8 @@ def test_truth_is_degenerate_beyond_symmetry_for_T_equal_2(d, k):
 @given(problems(min_T=2, **SMALL))
 def test_saddle_at_zero_has_closed_form_negative_eigenvalue(problem):
     """At U = 0: λ_min(∇²G) = −(4/T) max_t λ_max(R*_t − R̄*) < 0 unless all R*_t coincide;
-    the full Hessian at (A(0), 0) has λ_min = min(2, that)."""
+    the full Hessian at (A(0), 0) has λ_min = min(2, that).
+    """
     U0 = np.zeros(problem.U_star.shape)
     R = np.array(problem.R_star)
     closed = -(4.0 / problem.T) * max(np.linalg.eigvalsh(Rt - R.mean(axis=0))[-1] for Rt in R)

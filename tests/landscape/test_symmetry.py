@@ -47,7 +47,8 @@ def test_tangent_basis_is_orthonormal_and_spans_the_orbit(problem, data):
 
 def test_tangent_basis_drops_degenerate_directions():
     """Rank-deficient adapters have a smaller orbit: U_t = 0 contributes nothing, and a
-    rank-1 U_t with k = 3 contributes 2 of its 3 directions."""
+    rank-1 U_t with k = 3 contributes 2 of its 3 directions.
+    """
     rng = np.random.default_rng(0)
     U = rng.standard_normal((3, 5, 3))
     U[0] = 0.0
