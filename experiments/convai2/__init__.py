@@ -41,9 +41,9 @@ from .tasks import (
 )
 
 _LAZY = {
-    "RetrainResult": ".retrain",
+    "ConvAI2RetrainResult": ".retrain",
     "load_base": ".retrain",
-    "FinetuneResult": ".finetune",
+    "ConvAI2FinetuneResult": ".finetune",
     "select_epochs": ".finetune",
     "build_table": ".table",
     "format_table": ".table",

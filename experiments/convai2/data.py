@@ -29,6 +29,7 @@ input raises :class:`DataFormatError` naming the file and the line.
 
 from __future__ import annotations
 
+import io
 import json
 import json.decoder as _jd
 import json.scanner as _js
@@ -106,7 +107,17 @@ class Dialogue:
 
 # --------------------------------------------------------------------------- ParlAI text
 
-_LINE = re.compile(r"(\d+) (.*)\Z", re.S)
+_LINE = re.compile(r"(\d{1,9}) (.*)\Z", re.S)  # (bounded: int() of a huge number raises)
+
+
+def _read_text(path) -> str:
+    """A data file as text; bytes that are not UTF-8 are an input error naming the file."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, None, f"not UTF-8 text (bad byte at offset {exc.start}).") from None
+    except OSError as exc:
+        raise DataFormatError(path, None, f"cannot read ({exc.strerror or exc}).") from None
 
 
 def read_parlai(path) -> tuple[Dialogue, ...]:
@@ -155,86 +166,85 @@ def read_parlai(path) -> tuple[Dialogue, ...]:
             )
         )
 
-    with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            m = _LINE.match(line)
-            if m is None:
+    for lineno, raw in enumerate(io.StringIO(_read_text(path), newline=None), 1):
+        line = raw.rstrip("\r\n")
+        if not line.strip():
+            continue
+        m = _LINE.match(line)
+        if m is None:
+            raise DataFormatError(
+                path,
+                lineno,
+                f"expected '<n> <text>' (a turn number, a space, the text); got {line[:60]!r}.",
+            )
+        n, rest = int(m.group(1)), m.group(2)
+        if n == 1:
+            finish(state)
+            state = {
+                "start": lineno,
+                "n": 1,
+                "persona": [],
+                "partner": [],
+                "examples": [],
+                "history": [],
+            }
+        elif state is None or n != state["n"] + 1:
+            want = 1 if state is None else state["n"] + 1
+            raise DataFormatError(
+                path, lineno, f"turn number {n} out of sequence (expected {want} or 1)."
+            )
+        else:
+            state["n"] = n
+        fields = rest.split("\t")
+        text = fields[0].strip()
+        if len(fields) == 1 and text.startswith(PERSONA_PREFIX):
+            sentence = text[len(PERSONA_PREFIX) :].strip()
+            if not sentence:
+                raise DataFormatError(path, lineno, "empty persona sentence.")
+            if state["examples"]:
                 raise DataFormatError(
-                    path,
-                    lineno,
-                    f"expected '<n> <text>' (a turn number, a space, the text); got {line[:60]!r}.",
+                    path, lineno, "persona line after the dialogue's first reply."
                 )
-            n, rest = int(m.group(1)), m.group(2)
-            if n == 1:
-                finish(state)
-                state = {
-                    "start": lineno,
-                    "n": 1,
-                    "persona": [],
-                    "partner": [],
-                    "examples": [],
-                    "history": [],
-                }
-            elif state is None or n != state["n"] + 1:
-                want = 1 if state is None else state["n"] + 1
-                raise DataFormatError(
-                    path, lineno, f"turn number {n} out of sequence (expected {want} or 1)."
-                )
-            else:
-                state["n"] = n
-            fields = rest.split("\t")
-            text = fields[0].strip()
-            if len(fields) == 1 and text.startswith(PERSONA_PREFIX):
-                sentence = text[len(PERSONA_PREFIX) :].strip()
-                if not sentence:
-                    raise DataFormatError(path, lineno, "empty persona sentence.")
-                if state["examples"]:
-                    raise DataFormatError(
-                        path, lineno, "persona line after the dialogue's first reply."
-                    )
-                state["persona"].append(sentence)
-                continue
-            if len(fields) == 1 and text.startswith(PARTNER_PREFIX):
-                sentence = text[len(PARTNER_PREFIX) :].strip()
-                if not sentence:
-                    raise DataFormatError(path, lineno, "empty partner persona sentence.")
-                state["partner"].append(sentence)
-                continue
-            if len(fields) < 2 or not fields[1].strip():
-                raise DataFormatError(
-                    path,
-                    lineno,
-                    "reply line without a tab-separated gold reply (expected "
-                    "'<n> <text>\\t<gold>\\t\\t<cand_1>|...|<cand_N>').",
-                )
-            gold = fields[1].strip()
-            if len(fields) < 4 or not fields[3].strip():
-                raise DataFormatError(
-                    path, lineno, "reply line without candidates (4th tab-separated field)."
-                )
-            cands = tuple(c.strip() for c in fields[3].split("|"))
-            if gold not in cands:
-                raise DataFormatError(
-                    path,
-                    lineno,
-                    f"the gold reply {gold[:50]!r} is not among the {len(cands)} candidates.",
-                )
-            if n_cands is None:
-                n_cands = (len(cands), lineno)
-            elif len(cands) != n_cands[0]:
-                raise DataFormatError(
-                    path,
-                    lineno,
-                    f"{len(cands)} candidates, but line {n_cands[1]} has {n_cands[0]} "
-                    "(every example of a file must have the same number).",
-                )
-            label = len(cands) - 1 - cands[::-1].index(gold)
-            state["history"].append(text)
-            state["examples"].append(Example(tuple(state["history"]), cands, label, lineno))
-            state["history"].append(gold)
+            state["persona"].append(sentence)
+            continue
+        if len(fields) == 1 and text.startswith(PARTNER_PREFIX):
+            sentence = text[len(PARTNER_PREFIX) :].strip()
+            if not sentence:
+                raise DataFormatError(path, lineno, "empty partner persona sentence.")
+            state["partner"].append(sentence)
+            continue
+        if len(fields) < 2 or not fields[1].strip():
+            raise DataFormatError(
+                path,
+                lineno,
+                "reply line without a tab-separated gold reply (expected "
+                "'<n> <text>\\t<gold>\\t\\t<cand_1>|...|<cand_N>').",
+            )
+        gold = fields[1].strip()
+        if len(fields) < 4 or not fields[3].strip():
+            raise DataFormatError(
+                path, lineno, "reply line without candidates (4th tab-separated field)."
+            )
+        cands = tuple(c.strip() for c in fields[3].split("|"))
+        if gold not in cands:
+            raise DataFormatError(
+                path,
+                lineno,
+                f"the gold reply {gold[:50]!r} is not among the {len(cands)} candidates.",
+            )
+        if n_cands is None:
+            n_cands = (len(cands), lineno)
+        elif len(cands) != n_cands[0]:
+            raise DataFormatError(
+                path,
+                lineno,
+                f"{len(cands)} candidates, but line {n_cands[1]} has {n_cands[0]} "
+                "(every example of a file must have the same number).",
+            )
+        label = len(cands) - 1 - cands[::-1].index(gold)
+        state["history"].append(text)
+        state["examples"].append(Example(tuple(state["history"]), cands, label, lineno))
+        state["history"].append(gold)
     finish(state)
     if not dialogues:
         raise DataFormatError(path, None, "no dialogues found (empty file).")
@@ -406,11 +416,15 @@ def read_personachat_json(path, split: str) -> tuple[Dialogue, ...]:
         Invalid JSON or the wrong shape; the message names the file, the line and the JSON path.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataFormatError(path, exc.lineno, f"invalid JSON: {exc.msg}.") from None
+    except RecursionError:
+        raise DataFormatError(path, None, "invalid JSON: nested too deeply.") from None
+    except ValueError as exc:  # e.g. an integer too long to convert
+        raise DataFormatError(path, None, f"invalid JSON: {str(exc).splitlines()[0]}") from None
     try:
         dialogues = _parse_json_split(obj, split, str(path))
     except _ShapeError as exc:
@@ -427,7 +441,7 @@ def read_personachat_json(path, split: str) -> tuple[Dialogue, ...]:
 
 def detect_format(path) -> str:
     """``"json"`` when the file's first non-blank character is ``{``, else ``"parlai"``."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8", errors="replace") as fh:  # the reader reports bad bytes
         while True:
             chunk = fh.read(4096)
             if not chunk:

@@ -20,7 +20,6 @@ a checkpoint is written every epoch and ``resume=True`` continues a killed run.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from experiments.engine import (
 )
 
 from landscape.errors import InvalidArgument
+from landscape.runs import jsonable
 from .encoding import load_tokenizer
 from .models import CrossEncoder, build_model
 from .presets import FinetuneConfig, validate_finetune
@@ -51,11 +51,11 @@ from .runtime import resolve_attn
 from .tasks import member_fingerprints, test_splits
 from .workload import PersonaWorkload
 
-__all__ = ["TaskResult", "FinetuneResult", "finetune", "select_epochs"]
+__all__ = ["TaskResult", "ConvAI2FinetuneResult", "finetune", "select_epochs"]
 
 
 @dataclass(frozen=True)
-class FinetuneResult:
+class ConvAI2FinetuneResult:
     """Outcome of :func:`finetune` (also ``FT/results.json``)."""
 
     out_dir: str
@@ -73,8 +73,9 @@ class FinetuneResult:
     runtime: dict
     peak_memory: dict
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+    def to_json(self) -> dict:
+        """Plain JSON values (the project's result protocol: a dict, not text)."""
+        return jsonable(asdict(self))
 
 
 def _task_name(i: int) -> str:
@@ -109,7 +110,7 @@ def check_disjoint(splits, by_name: dict, retrained: list) -> dict:
 
 def finetune(
     config: FinetuneConfig, out, *, resume: bool = False, progress: bool = True, on_epoch_end=None
-) -> FinetuneResult:
+) -> ConvAI2FinetuneResult:
     """Fine-tune the best epoch of the retraining run ``config.base`` on each test persona.
 
     Parameters
@@ -125,14 +126,14 @@ def finetune(
 
     Returns
     -------
-    FinetuneResult
+    ConvAI2FinetuneResult
     """
     validate_finetune(config)
     cfg = config
     base = load_base(cfg.base)
     rt = setup_runtime(cfg.runtime)
     outdir = Path(out)
-    cfg_dict = json.loads(cfg.to_json())
+    cfg_dict = cfg.to_json()
     check_resume(
         outdir, cfg_dict, resume, exists=(outdir / "config.json").is_file(), what="a fine-tuning run"
     )
@@ -266,7 +267,7 @@ def _finetune(cfg, base, rt, outdir, cfg_dict, resume, progress, on_epoch_end):
         progress=progress,
         on_epoch_end=on_epoch_end,
     )
-    result = FinetuneResult(
+    result = ConvAI2FinetuneResult(
         out_dir=str(outdir),
         base_run=str(Path(cfg.base)),
         method=bcfg.method,
@@ -285,5 +286,5 @@ def _finetune(cfg, base, rt, outdir, cfg_dict, resume, progress, on_epoch_end):
         peak_memory=peak_memory(rt),
     )
     if rt.is_main:
-        save_json(outdir / "results.json", json.loads(result.to_json()))
+        save_json(outdir / "results.json", result.to_json())
     return result

@@ -19,11 +19,11 @@ Validation errors name the command-line flag (``--lr``, ``--rank``), not the fie
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 
 from experiments.engine.options import RuntimeOptions, validate_runtime
 from landscape.errors import InvalidArgument
+from landscape.runs import jsonable
 
 __all__ = [
     "METHODS",
@@ -83,8 +83,9 @@ class RetrainConfig:
     tokenizer_vocab: int = 8000
     runtime: RuntimeOptions = RuntimeOptions()
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+    def to_json(self) -> dict:
+        """Plain JSON values (the project's result protocol: a dict, not text)."""
+        return jsonable(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "RetrainConfig":
@@ -121,8 +122,9 @@ class FinetuneConfig:
     head_init: str = "fresh"
     runtime: RuntimeOptions = RuntimeOptions()
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+    def to_json(self) -> dict:
+        """Plain JSON values (the project's result protocol: a dict, not text)."""
+        return jsonable(asdict(self))
 
     @classmethod
     def from_dict(cls, d: dict) -> "FinetuneConfig":

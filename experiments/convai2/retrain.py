@@ -29,7 +29,6 @@ Run directory: ``config.json``, ``tokenizer/``, ``model/config.json``, ``cache/*
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -42,7 +41,6 @@ from experiments.engine import (
     add_task_parts,
     check_resume,
     get_strategy,
-    load_json,
     peak_memory,
     retrain_loop,
     save_json,
@@ -50,7 +48,9 @@ from experiments.engine import (
     setup_runtime,
 )
 from experiments.engine.runtime import Runtime
+from landscape._validation import read_json
 from landscape.errors import InvalidArgument
+from landscape.runs import jsonable
 
 from .data import load_split
 from .encoding import cached_encode, load_tokenizer, train_bpe_tokenizer
@@ -60,11 +60,11 @@ from .runtime import resolve_attn
 from .tasks import group_tasks, load_split_cluster_map, member_fingerprints, retrain_splits
 from .workload import PersonaWorkload
 
-__all__ = ["EpochRecord", "RetrainResult", "retrain", "load_base"]
+__all__ = ["EpochRecord", "ConvAI2RetrainResult", "retrain", "load_base"]
 
 
 @dataclass(frozen=True)
-class RetrainResult:
+class ConvAI2RetrainResult:
     """Outcome of :func:`retrain` (also written to ``RUN/result.json``)."""
 
     run_dir: str
@@ -82,8 +82,9 @@ class RetrainResult:
     runtime: dict
     peak_memory: dict
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+    def to_json(self) -> dict:
+        """Plain JSON values (the project's result protocol: a dict, not text)."""
+        return jsonable(asdict(self))
 
 
 # --------------------------------------------------------------------------- shared set-up
@@ -152,7 +153,7 @@ def finish_model(model: CrossEncoder, rt: Runtime, options) -> CrossEncoder:
 
 def retrain(
     config: RetrainConfig, out, *, resume: bool = False, progress: bool = True, on_epoch_end=None
-) -> RetrainResult:
+) -> ConvAI2RetrainResult:
     """Retrain with ``config.method`` and write the run to ``out``.
 
     Parameters
@@ -170,7 +171,7 @@ def retrain(
 
     Returns
     -------
-    RetrainResult
+    ConvAI2RetrainResult
     """
     validate_retrain(config)
     cfg = config
@@ -179,7 +180,7 @@ def retrain(
     run = Path(out)
     started = time.perf_counter()
     state_path = run / "state.json"
-    cfg_dict = json.loads(cfg.to_json())
+    cfg_dict = cfg.to_json()
     check_resume(
         run, cfg_dict, resume, exists=state_path.is_file() or (run / "config.json").is_file(), what="a run"
     )
@@ -213,17 +214,17 @@ def report_map(report: dict, split: str) -> None:
 def _retrain(cfg, strategy, rt, run, cfg_dict, started, resume, progress, on_epoch_end):
     # ---- weights (resolved first: a missing snapshot is a usage error before any work)
     source = resolve_model(cfg.model)
-    if source.random and rt.is_main:
-        print(
-            f"note: --model {cfg.model} is randomly initialised (no pretrained weights); "
-            "give a pretrained name or directory to retrain real weights.",
-            file=sys.stderr,
-        )
     # ---- data and tokens
     dialogues, tasks, map_report = split_tasks(cfg.data, "train", cfg.cluster_map)
     splits = retrain_splits(tasks, cfg.tasks, cfg.heldout_dialogues, ranking=cfg.task_ranking)
     if map_report and rt.is_main:
         report_map(map_report, "train")
+    if source.random and rt.is_main:  # (after the inputs are read: a usage error stays one line)
+        print(
+            f"note: --model {cfg.model} is randomly initialised (no pretrained weights); "
+            "give a pretrained name or directory to retrain real weights.",
+            file=sys.stderr,
+        )
     tokenizer = prepare_tokenizer(cfg, source, run, dialogues, rt)
     settings = dict(
         max_length=cfg.max_length,
@@ -323,7 +324,7 @@ def _retrain(cfg, strategy, rt, run, cfg_dict, started, resume, progress, on_epo
         progress=progress,
         on_epoch_end=on_epoch_end,
     )
-    result = RetrainResult(
+    result = ConvAI2RetrainResult(
         run_dir=str(run),
         method=cfg.method,
         tasks=tuple(names),
@@ -340,7 +341,7 @@ def _retrain(cfg, strategy, rt, run, cfg_dict, started, resume, progress, on_epo
         peak_memory=peak_memory(rt),
     )
     if rt.is_main:
-        save_json(run / "result.json", json.loads(result.to_json()))
+        save_json(run / "result.json", result.to_json())
     return result
 
 
@@ -351,16 +352,21 @@ def load_base(run) -> dict:
         raise InvalidArgument(
             f"`--base` {str(run)!r} is not a retraining run directory (no state.json/config.json)."
         )
-    state = load_json(run / "state.json")
-    if "best" not in state:
+    state = read_json(run / "state.json", what="run state file", arg="--base")
+    if not isinstance(state, dict) or "best" not in state:
         raise InvalidArgument(f"`--base` {str(run)!r} has no completed epoch yet.")
-    conf = load_json(run / "config.json")
-    return {
-        "config": RetrainConfig.from_dict(conf["config"]),
-        "tasks": conf["tasks"],
-        "state": state,
-        "tokenizer": run / "tokenizer",
-        "model_config": run / "model",
-        "base": run / "best" / state["best"]["base"],
-        "heads": run / "best" / state["best"]["heads"],
-    }
+    conf = read_json(run / "config.json", what="run config file", arg="--base")
+    try:  # a damaged or foreign run folder is an input error, not a crash
+        return {
+            "config": RetrainConfig.from_dict(conf["config"]),
+            "tasks": conf["tasks"],
+            "state": state,
+            "tokenizer": run / "tokenizer",
+            "model_config": run / "model",
+            "base": run / "best" / state["best"]["base"],
+            "heads": run / "best" / state["best"]["heads"],
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidArgument(
+            f"`--base` {str(run)!r}: damaged config.json/state.json ({type(exc).__name__}: {exc})."
+        ) from None

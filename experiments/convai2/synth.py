@@ -18,14 +18,13 @@ reply placed last like the released files (the runner never exploits the positio
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from landscape._validation import as_rng, check_int
 from landscape.errors import InvalidArgument
+from landscape.runs import check_output_dir, jsonable
 
 from .data import Dialogue, Example, write_parlai, write_personachat_json
 
@@ -148,27 +147,29 @@ class SynthResult:
     n_dialogues: dict
     n_examples: dict
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+    def to_json(self) -> dict:
+        """Plain JSON values (the project's result protocol: a dict, not text)."""
+        return jsonable(asdict(self))
 
 
 def _check_sizes(n_candidates, same_slot_distractors, slots_per_persona, turns, n_values):
-    n_candidates = check_int("n_candidates", n_candidates, low=2)
-    n_values = check_int("n_values", n_values, low=2, high=min(len(s[3]) for s in SLOTS))
+    # messages name the CLI flags (``metalora convai2 synth``), the main caller
+    n_candidates = check_int("--candidates", n_candidates, low=2)
+    n_values = check_int("--values", n_values, low=2, high=min(len(s[3]) for s in SLOTS))
     if same_slot_distractors is None:
         same_slot_distractors = min(n_values - 1, n_candidates - 1)
-    same = check_int("same_slot_distractors", same_slot_distractors, low=0, high=n_values - 1)
+    same = check_int("--same-slot", same_slot_distractors, low=0, high=n_values - 1)
     if same + 1 > n_candidates:
         raise InvalidArgument(
-            f"`same_slot_distractors` must be < n_candidates={n_candidates}; got same_slot_distractors={same}."
+            f"`--same-slot` must be < --candidates={n_candidates}; got --same-slot={same}."
         )
     if (len(SLOTS) - 1) * n_values < n_candidates - 1 - same:
         raise InvalidArgument(
-            f"`n_values`={n_values} is too small: the other slots offer {(len(SLOTS) - 1) * n_values} replies "
-            f"but {n_candidates - 1 - same} other-slot distractors are needed for n_candidates={n_candidates}."
+            f"`--values`={n_values} is too small: the other slots offer {(len(SLOTS) - 1) * n_values} replies "
+            f"but {n_candidates - 1 - same} other-slot distractors are needed for --candidates={n_candidates}."
         )
-    k = check_int("slots_per_persona", slots_per_persona, low=1, high=len(SLOTS))
-    turns = check_int("turns", turns, low=1, high=k)
+    k = check_int("--slots", slots_per_persona, low=1, high=len(SLOTS))
+    turns = check_int("--turns", turns, low=1, high=k)
     return n_candidates, same, k, turns, n_values
 
 
@@ -182,6 +183,7 @@ def synth_dialogues(
     same_slot_distractors: int | None = None,
     n_values: int = 10,
     seed=0,
+    personas_flag: str = "n_personas",
 ) -> tuple[Dialogue, ...]:
     """Dialogues of ``n_personas`` random personas (dialogues of one persona are contiguous
     blocks interleaved with other personas' blocks at random).
@@ -205,12 +207,16 @@ def synth_dialogues(
         Values per slot (at most 10). Persona values are balanced: each value of a slot
         belongs to about as many personas as any other.
     seed : None, int or numpy Generator
+    personas_flag : str
+        How error messages name ``n_personas`` (the CLI passes its flag).
     """
-    n_personas = check_int("n_personas", n_personas, low=1)
-    lo, hi = (check_int("dialogues_per_persona", v, low=1) for v in dialogues_per_persona)
+    n_personas = check_int(personas_flag, n_personas, low=1)
+    if not isinstance(dialogues_per_persona, (tuple, list)) or len(dialogues_per_persona) != 2:
+        raise InvalidArgument(f"`--dialogues` must be two integers LOW HIGH; got {dialogues_per_persona!r}.")
+    lo, hi = (check_int("--dialogues", v, low=1) for v in dialogues_per_persona)
     if hi < lo:
         raise InvalidArgument(
-            f"`dialogues_per_persona` must be (low, high) with low <= high; got {dialogues_per_persona}."
+            f"`--dialogues` must be LOW HIGH with LOW <= HIGH; got {lo} {hi}."
         )
     n_candidates, same, k, turns, n_values = _check_sizes(
         n_candidates, same_slot_distractors, slots_per_persona, turns, n_values
@@ -219,7 +225,7 @@ def synth_dialogues(
 
     if n_personas > comb(len(SLOTS), k) * n_values**k:
         raise InvalidArgument(
-            f"`n_personas`={n_personas} exceeds the {comb(len(SLOTS), k) * n_values**k} distinct personas."
+            f"`{personas_flag}`={n_personas} exceeds the {comb(len(SLOTS), k) * n_values**k} distinct personas."
         )
     rng = as_rng(seed)
     decks: list[list[int]] = [[] for _ in SLOTS]
@@ -300,10 +306,12 @@ def write_synth(
     ``valid_self_original.txt`` (ParlAI text) and, with ``json_too``,
     ``personachat_self_original.json``. Same seed, same files.
     """
-    seed = check_int("seed", seed, low=0)
+    seed = check_int("--seed", seed, low=0)
+    for flag, n in (("--train-personas", train_personas), ("--valid-personas", valid_personas)):
+        check_int(flag, n, low=1)
+    _check_sizes(n_candidates, same_slot_distractors, slots_per_persona, turns, n_values)
+    out = check_output_dir(out_dir, arg="--out")  # an existing file is an input error, before any work
     rng = np.random.default_rng(seed)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     kw = dict(
         dialogues_per_persona=dialogues_per_persona,
         turns=turns,
@@ -313,8 +321,8 @@ def write_synth(
         n_values=n_values,
     )
     splits = {
-        "train": synth_dialogues(train_personas, seed=rng, **kw),
-        "valid": synth_dialogues(valid_personas, seed=rng, **kw),
+        "train": synth_dialogues(train_personas, seed=rng, personas_flag="--train-personas", **kw),
+        "valid": synth_dialogues(valid_personas, seed=rng, personas_flag="--valid-personas", **kw),
     }
     files = [write_parlai(splits[s], out / f"{s}_self_original.txt") for s in splits]
     if json_too:

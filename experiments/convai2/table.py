@@ -17,13 +17,14 @@ table averages each seed over personas first. Accuracies are in percent.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from landscape._validation import read_json
 from landscape.errors import InvalidArgument
+from landscape.runs import jsonable
 
 
 __all__ = ["TableRow", "Table1", "method_label", "build_table", "format_table", "PAPER_TABLE1"]
@@ -153,8 +154,9 @@ class Table1:
     personas: tuple
     rows: tuple
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+    def to_json(self) -> dict:
+        """Plain JSON values (the project's result protocol: a dict, not text)."""
+        return jsonable(asdict(self))
 
 
 def method_label(method: str, base_rank: int | None, adapter: str) -> str:
@@ -176,6 +178,46 @@ def _se(x: np.ndarray) -> np.ndarray:
     return x.std(axis=0, ddof=1) / np.sqrt(x.shape[0])
 
 
+def _is_num(x) -> bool:
+    if isinstance(x, float):
+        return bool(np.isfinite(x))
+    return isinstance(x, int) and not isinstance(x, bool) and abs(x) < 1 << 53
+
+
+def _read_results(f: Path) -> dict:
+    """A fine-tuning ``results.json``, read strictly and checked for the fields the table uses
+    (a malformed or foreign file is an input error naming it, never a crash).
+    """
+    res = read_json(f, what="fine-tuning results file", arg="runs")
+
+    def bad(why):
+        return InvalidArgument(f"`runs`: {str(f)!r} is not a fine-tuning results file ({why}).")
+
+    if not isinstance(res, dict) or "tasks" not in res or "adapter" not in res:
+        raise bad("no 'tasks' and 'adapter' fields")
+    for key in ("adapter", "method"):
+        if not isinstance(res.get(key), str):
+            raise bad(f"{key!r} must be a string")
+    for key in ("rank", "base_rank"):
+        v = res.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 1 << 31):
+            raise bad(f"{key!r} must be a small integer or null")
+    tasks = res["tasks"]
+    if not isinstance(tasks, list) or not tasks:
+        raise bad("'tasks' must be a non-empty list")
+    for t in tasks:
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            raise bad("each task must be an object with a string 'name'")
+        if not _is_num(t.get("paper_accuracy")):
+            raise bad("each task needs a finite number 'paper_accuracy'")
+        if t.get("honest_accuracy") is not None and not _is_num(t["honest_accuracy"]):
+            raise bad("'honest_accuracy' must be a finite number or null")
+        n = t.get("n_eval", 0)
+        if not isinstance(n, int) or isinstance(n, bool) or not 0 <= n < 1 << 40:
+            raise bad("'n_eval' must be a non-negative integer")
+    return res
+
+
 def build_table(runs) -> Table1:
     """Aggregate fine-tuning run directories (or their ``results.json`` files).
 
@@ -193,9 +235,7 @@ def build_table(runs) -> Table1:
             raise InvalidArgument(
                 f"`runs`: {str(p)!r} is not a finished fine-tuning run (no results.json)."
             )
-        res = json.loads(Path(f).read_text(encoding="utf-8"))
-        if "tasks" not in res or "adapter" not in res:
-            raise InvalidArgument(f"`runs`: {str(f)!r} is not a fine-tuning results file.")
+        res = _read_results(f)
         names = tuple(t["name"] for t in res["tasks"])
         if personas is None:
             personas = names
@@ -221,7 +261,7 @@ def build_table(runs) -> Table1:
         members = groups[(block, label)]
         honest = (
             np.array(
-                [[np.nan if t["honest_accuracy"] is None else t["honest_accuracy"] for t in res["tasks"]] for _, res in members],
+                [[np.nan if t.get("honest_accuracy") is None else t["honest_accuracy"] for t in res["tasks"]] for _, res in members],
                 dtype=float,
             )
             * 100

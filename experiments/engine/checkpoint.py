@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from landscape.errors import InvalidArgument
-from landscape.runs import atomic_output, atomic_write_json, fingerprint
+from landscape.runs import atomic_output, atomic_write_json, check_output_dir, fingerprint
 
 __all__ = [
     "settings_fingerprint",
@@ -152,22 +152,25 @@ class OutDir:
     it again (and the parents it created), so a usage error leaves no empty ``--out``.
     """
 
-    def __init__(self, path, *, create: bool = True):
+    def __init__(self, path, *, create: bool = True, arg: str = "--out"):
         self.path = Path(path)
         self.create = create
+        self.arg = arg
         self.created: list[Path] = []
 
     def __enter__(self) -> Path:
-        if self.create and not self.path.is_dir():
-            if self.path.exists():
-                raise InvalidArgument(f"`--out` {str(self.path)!r} is a file; expected a folder.")
+        if self.create:
             missing = []
             p = self.path
-            while not p.exists():
+            while not p.exists() and p != p.parent:
                 missing.append(p)
                 p = p.parent
-            self.path.mkdir(parents=True, exist_ok=True)
-            self.created = missing  # deepest first
+            # the folder itself, or the top missing one (whose parent must then be a writable
+            # folder: not a file, as in `--out afile/run`) - an input error, before any work
+            check_output_dir(missing[-1] if missing else self.path, arg=self.arg, create=False)
+            if missing:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self.created = missing  # deepest first
         return self.path
 
     def __exit__(self, exc_type, exc, tb):

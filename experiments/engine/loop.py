@@ -125,7 +125,8 @@ def add_task_parts(
     """Heads and adapters a retraining strategy needs, and a trainable base.
 
     Per-task heads all start from the same random head; per-task adapters are peft
-    adapters, or one batched layer per target when ``mixed``.
+    adapters, or one batched layer per target when ``mixed``. ``targets`` may be a callable
+    ``model -> names``, called once the heads exist (to put adapters on a shared head too).
     """
     names = list(names)
     if strategy.per_task_heads:
@@ -136,6 +137,8 @@ def add_task_parts(
     else:
         model.add_head(SHARED)
     if strategy.adapters:
+        if callable(targets):
+            targets = list(targets(model))
         if mixed:
             model.add_batched_lora(names, rank=rank, alpha=alpha, dropout=dropout, targets=targets)
         else:

@@ -150,7 +150,10 @@ class TaskModel(nn.Module):
             if "lora_" not in n and id(p) in flags:
                 p.requires_grad_(flags[id(p)])
         self.adapters.append(name)
-        self.use(self.multihead.active or name)
+        # Keep the head routing as it is; the active head's own adapter stays active if it
+        # has one, else the new adapter is (a shared head has no adapter of its own).
+        active = self.multihead.active
+        self._activate_adapter(active if active in self.adapters else name)
 
     def add_batched_lora(self, names, *, rank: int, alpha: float, dropout: float, targets) -> None:
         """One :class:`BatchedLoRALinear` per target holding the adapters of all ``names``:
@@ -208,6 +211,9 @@ class TaskModel(nn.Module):
             if len(self.adapters) != 1:
                 raise KeyError(f"no adapter named {task!r}")
             name = self.adapters[0]
+        self._activate_adapter(name)
+
+    def _activate_adapter(self, name: str) -> None:
         if self.mixed:
             self.router.task = self.adapters.index(name)
             return

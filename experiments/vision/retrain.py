@@ -112,26 +112,18 @@ def strategy_for(cfg: VisionRetrainConfig):
 
 def _add_parts(model, strategy, names, cfg: VisionRetrainConfig) -> None:
     """Heads and adapters for ``strategy``; adapters on every linear layer (the head too when shared)."""
-    from experiments.engine import SHARED, add_task_parts
+    from experiments.engine import add_task_parts
 
     from .model import linear_names
 
-    if strategy.adapters and not strategy.per_task_heads:
-        # One shared head and one adapter per task on every linear layer, head included.
-        # The engine's add_task_parts gives adapters per-task heads, and TaskModel.add_lora
-        # re-routes to the active head, which fails with a shared head and several adapters;
-        # deactivating the head while adding avoids it (reported to the engine's owner).
-        model.add_head(SHARED)
-        targets = linear_names(model.base)
-        for n in names:
-            model.multihead.active = None
-            model.add_lora(n, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=targets)
-        model.multihead.active = SHARED
-        model.set_base_trainable(True)
-        return
-    body = [n for n in linear_names(model.base) if not n.startswith("head.")]
+    def targets(model):
+        found = linear_names(model.base)  # (after the heads are added: the shared head's layer too)
+        if strategy.per_task_heads:  # per-task heads are trained as heads; adapters on the body only
+            found = [n for n in found if not n.startswith("head.")]
+        return found
+
     add_task_parts(
-        model, strategy, names, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=body
+        model, strategy, names, rank=cfg.lora_rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, targets=targets
     )
 
 

@@ -292,7 +292,6 @@ def test_certify_point_file_nested_too_deeply(tmp_path, capsys, problem_file):
     usage_error(["certify", "--problem", problem_file, "--point", deep], capsys)
 
 
-@pytest.mark.xfail(strict=False, reason="convai2 table reads a binary file as text -> exit 4 (ConvAI2 owner)")
 def test_convai2_table_on_a_binary_file(tmp_path, capsys):
     pytest.importorskip("torch")
     junk = tmp_path / "junk.bin"
@@ -300,7 +299,6 @@ def test_convai2_table_on_a_binary_file(tmp_path, capsys):
     usage_error(["convai2", "table", junk, "--out", tmp_path / "t"], capsys)
 
 
-@pytest.mark.xfail(strict=False, reason="ConvAI2 data reader: UnicodeDecodeError -> exit 4 (ConvAI2 owner)")
 def test_convai2_non_utf8_data_files(tmp_path, capsys):
     pytest.importorskip("transformers")
     data = tmp_path / "data"
@@ -309,3 +307,52 @@ def test_convai2_non_utf8_data_files(tmp_path, capsys):
         (data / f"{split}_self_original.txt").write_bytes(b"\xff\xfe\x81 your persona: i like tea\n")
     usage_error(["convai2", "retrain", "--data", data, "--out", tmp_path / "run",
                  "--model", "roberta-tiny-random", "--no-progress"], capsys)
+
+
+@pytest.mark.parametrize("text", ['{"tasks": [], "adapter": "lora"', "[" * 100_000 + "]" * 100_000,
+                                  '{"tasks": ' + "9" * 5000 + ', "adapter": "lora"}',
+                                  '{"tasks": [{"name": 1}], "adapter": "lora", "method": "sr"}',
+                                  '{"tasks": "x", "adapter": "lora", "method": "sr"}', "[1, 2]"])
+def test_convai2_table_on_malformed_results(tmp_path, capsys, text):
+    pytest.importorskip("torch")
+    bad = tmp_path / "results.json"
+    bad.write_text(text)
+    err = usage_error(["convai2", "table", bad, "--out", tmp_path / "t"], capsys)
+    assert "results.json" in err
+
+
+def test_convai2_synth_out_is_a_file(tmp_path, capsys):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    usage_error(["convai2", "synth", "--out", f, "--train-personas", "2", "--valid-personas", "2",
+                 "--candidates", "3", "--values", "3", "--turns", "1", "--dialogues", "1", "1"], capsys)
+    err = usage_error(["convai2", "synth", "--out", tmp_path / "s", "--turns", "0"], capsys)
+    assert "--turns" in err
+
+
+def test_convai2_retrain_out_beneath_a_file(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from experiments.convai2.synth import write_synth
+
+    data = tmp_path / "data"
+    write_synth(data, train_personas=2, valid_personas=2, n_candidates=3, n_values=3, turns=1,
+                dialogues_per_persona=(1, 1))
+    f = tmp_path / "afile"
+    f.write_text("x")
+    usage_error(["convai2", "retrain", "--data", data, "--out", f / "run",
+                 "--model", "roberta-tiny-random", "--no-progress"], capsys)
+
+
+@pytest.mark.parametrize("state", ['{"best": {"base": 1}', '{"best": 3}', b"\xff\xfe"])
+def test_convai2_finetune_on_a_damaged_base_run(tmp_path, capsys, state):
+    pytest.importorskip("transformers")
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "state.json").write_bytes(state if isinstance(state, bytes) else state.encode())
+    (base / "config.json").write_text('{"config": {"lr": 1}, "tasks": []}')
+    usage_error(["convai2", "finetune", "--base", base, "--out", tmp_path / "ft", "--no-progress"], capsys)
+
+
+def test_convai2_table_out_in_a_missing_folder(tmp_path, capsys):
+    pytest.importorskip("torch")
+    usage_error(["convai2", "table", tmp_path, "--out", tmp_path / "missing" / "t"], capsys, "--out")

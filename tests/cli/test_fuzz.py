@@ -512,8 +512,6 @@ def other_argv(draw, files, work):
             "--turns", pick(draw, st.just("1"), INTS), "--dialogues", "1", "1"]
 
 
-@pytest.mark.xfail(strict=False, reason="other owners' readers (ConvAI2 files) still crash on some inputs; "
-                   "see the issue-11 report")
 @settings(max_examples=max(_EXAMPLES // 4, 20), deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())

@@ -365,3 +365,42 @@ def test_failed_run_leaves_no_empty_out_folder(tmp_path):
             (out / "state.json").write_text("{}")
             raise RuntimeError("boom")
     assert (out / "state.json").is_file()
+
+
+def test_out_folder_beneath_a_file_is_an_input_error(tmp_path):
+    from landscape.errors import InvalidArgument
+
+    f = tmp_path / "afile"
+    f.write_text("x")
+    for out in (f, f / "run", f / "run" / "deeper"):
+        with pytest.raises(InvalidArgument, match="--out"):
+            with OutDir(out):
+                pass
+    assert f.read_text() == "x"
+
+
+def test_adapters_with_a_shared_head():
+    """Several adapters under one shared head (no per-task heads): each task routes through
+    its own adapter and the one head (this raised KeyError in add_lora before).
+    """
+    from experiments.engine import SHARED, Strategy
+
+    strategy = Strategy("shared-lora", adapters=True, per_task_heads=False, schedule="cycled")
+    names = ["t0", "t1", "t2"]
+    seed_torch(0, 0)
+    model = TaskModel(Net(), head="head")
+    add_task_parts(model, strategy, names, rank=2, alpha=4.0, targets=TARGETS)
+    assert model.adapters == names and list(model.multihead.heads) == [SHARED]
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_()
+    x = torch.randn(4, 8)
+    outs = []
+    for t in names:
+        model.use(strategy.route(t))
+        assert model.net.active_adapter == t and model.multihead.active == SHARED
+        outs.append(model(x))
+    assert not torch.allclose(outs[0], outs[1]) and not torch.allclose(outs[1], outs[2])
+    with pytest.raises(KeyError):
+        model.use("nope")

@@ -36,7 +36,7 @@ def test_explicit_values_win_and_round_trip():
         "d", preset="quick", method="reptile", lr=0.1, runtime=RuntimeOptions(device="cpu")
     )
     assert c.lr == 0.1 and c.model == "roberta-tiny-random" and c.runtime.device == "cpu"
-    assert type(c).from_dict(__import__("json").loads(c.to_json())) == c
+    assert type(c).from_dict(c.to_json()) == c
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ def test_retrain_every_method(runs):
         heads = load_tensors(run / "best" / state["best"]["heads"])
         n_heads = len({k.split("/")[0] for k in heads})
         assert n_heads == (2 if m in ("meta-lora", "last-layer-ml") else 1)
-        assert json.loads(r.to_json())["method"] == m
+        assert r.to_json()["method"] == m
 
 
 def test_methods_train_different_weights(runs):
@@ -221,8 +221,8 @@ def test_resume_after_kill_equals_uninterrupted(runs, tmp_path, method):
         retrain(_rcfg(method, lr=0.5), out, resume=True, progress=False)
     resumed = retrain(_rcfg(method), out, resume=True, progress=False)
     full = res[method]
-    assert _strip_timing(json.loads(resumed.to_json())["history"]) == _strip_timing(
-        json.loads(full.to_json())["history"]
+    assert _strip_timing(resumed.to_json()["history"]) == _strip_timing(
+        full.to_json()["history"]
     )
     a = load_tensors(next((root / method / "checkpoints").glob("*-model.safetensors")))
     b = load_tensors(next((out / "checkpoints").glob("*-model.safetensors")))

@@ -18,7 +18,7 @@ def test_same_seed_same_files(tmp_path):
         tmp_path / "a" / "personachat_self_original.json", "valid"
     )
     assert a.n_personas == {"train": 5, "valid": 4}
-    assert '"seed": 3' in a.to_json()
+    assert a.to_json()["seed"] == 3
 
 
 def test_persona_facts_determine_the_reply():
@@ -49,13 +49,28 @@ def test_values_balanced_across_personas():
 @pytest.mark.parametrize(
     "kw,match",
     [
-        ({"n_values": 1}, "n_values"),
+        ({"n_values": 1}, "`--values`"),
         ({"n_values": 2}, "too small"),
-        ({"turns": 6}, "turns"),
-        ({"same_slot_distractors": 10}, "same_slot_distractors"),
-        ({"dialogues_per_persona": (3, 2)}, "low <= high"),
+        ({"turns": 6}, "`--turns`"),
+        ({"same_slot_distractors": 10}, "`--same-slot`"),
+        ({"dialogues_per_persona": (3, 2)}, "LOW <= HIGH"),
     ],
 )
 def test_bad_arguments(kw, match):
+    """Messages name the CLI flags, not the Python parameters."""
     with pytest.raises(ValueError, match=match):
         synth_dialogues(3, **{"dialogues_per_persona": (1, 2), **kw})
+
+
+def test_write_synth_refuses_an_existing_file_as_out(tmp_path):
+    from landscape.errors import InvalidArgument
+
+    from experiments.convai2.synth import write_synth
+
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(InvalidArgument, match="--out"):
+        write_synth(f, train_personas=2, valid_personas=2, n_candidates=3, n_values=3, turns=1)
+    with pytest.raises(InvalidArgument, match="--turns"):  # checked before the folder is made
+        write_synth(tmp_path / "new", turns=0)
+    assert not (tmp_path / "new").exists()
