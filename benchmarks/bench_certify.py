@@ -8,7 +8,7 @@ Two tables:
    independent kernel and by the prover's kernel separately. Side by side: the
    **float-only** estimate (dense ``eigh`` of the Hessian modulo the symmetry) — the obvious,
    non-rigorous alternative.
-2. **vs curvature.** The spurious minima of ``tests/landscape/certify/spurious_minima_curvature.json``
+2. **vs curvature.** The spurious minima of ``tests/landscape/certificates/spurious_minima_curvature.json``
    (λ_min modulo the symmetry from 3e-2 down to 9e-7) are certified; the table reports the
    centre bits the adaptive precision needed, the proven ``μ`` and the times.
 
@@ -40,7 +40,7 @@ import landscape as ls
 
 FULL_SIZES = [(3, 1, 3), (10, 2, 3), (20, 3, 5), (10, 3, 10)]
 QUICK_SIZES = [(3, 1, 3), (10, 2, 3)]
-CURVATURE = Path(__file__).resolve().parents[1] / "tests" / "landscape" / "certify" / "spurious_minima_curvature.json"
+CURVATURE = Path(__file__).resolve().parents[1] / "tests" / "landscape" / "certificates" / "spurious_minima_curvature.json"
 
 
 def planted(d, k, T, seed=1):
@@ -57,7 +57,7 @@ def float_lambda(problem, U):
     """The float-only alternative: λ_min of the Hessian restricted to the slice (not rigorous)."""
     import scipy.linalg
 
-    from landscape.certify.gauge import resolve_gauge, tangent_float
+    from landscape.certificates.gauge import resolve_gauge, tangent_float
 
     t0 = time.perf_counter()
     H = ls.reduced_hessian(problem, U)
@@ -70,7 +70,7 @@ def float_lambda(problem, U):
 
 
 def run_one(case, problem, U, **kw):
-    from landscape.certify import certify, check_certificate
+    from landscape.certificates import certify, check_certificate
 
     lam, t_float = float_lambda(problem, U)
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     data = json.loads(CURVATURE.read_text())["minima"]
     if args.quick:
         data = [data[0], data[len(data) // 2], data[-3]]
-    from landscape.certify.format import from_hex_array
+    from landscape.certificates.format import from_hex_array
     from landscape.multistart import problem_scale
 
     for e in data:

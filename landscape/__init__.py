@@ -76,14 +76,13 @@ __all__ = [
     "orbit_distance",
 ]
 
-# Certificates (landscape.certify). python-flint is imported lazily, on the first call.
-# Note: this binds ``landscape.certify`` to the *function*; the subpackage's modules stay
-# importable as ``from landscape.certify.<module> import ...``.
-from .certify import CertifyResult, CheckResult, certify, check_certificate  # noqa: E402
+# Certificates: ``landscape.certify`` is the function; the machinery is the subpackage
+# ``landscape.certificates``. python-flint is imported lazily, on the first call.
+from .certificates import CertifyResult, CheckResult, certify, check_certificate  # noqa: E402
 
 __all__ += ["certify", "check_certificate", "CertifyResult", "CheckResult"]
 
-# -- landscape exploration (issue 4): batched solvers, classification, search, atlas ------
+# -- landscape exploration: batched solvers, classification, search, atlas ------
 from .multistart import MultiStartResult, problem_scale, random_starts
 from .sosp import find_sosp
 from .descent import gradient_descent, perturbed_gradient_descent

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_float, check_int
+from .validation import check_float, check_int
 from .classify import KINDS
 from .errors import InvalidArgument
 from .problem import Problem

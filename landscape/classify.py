@@ -41,7 +41,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import NDArray
 
-from ._validation import check_float, check_U
+from .validation import check_float, check_U
 from .derivatives import reduced_grad, reduced_hessian
 from .errors import InvalidArgument
 from .multistart import problem_scale

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import check_float
+from .validation import check_float
 from .errors import InvalidArgument
 from .multistart import problem_scale
 from .objectives import gram

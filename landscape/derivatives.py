@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float64, check_A, check_U
+from .validation import as_float64, check_A, check_U
 from .objectives import reduced_residuals, residuals
 from .problem import Problem
 

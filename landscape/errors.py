@@ -30,7 +30,7 @@ class Undecided(LandscapeError):
 class CertificateRefused(LandscapeError):
     """Raised by ``certify(..., strict=True)`` when no certificate is issued.
 
-    ``.result`` is the :class:`~landscape.certify.CertifyResult` (its ``status`` says refused
+    ``.result`` is the :class:`~landscape.certificates.CertifyResult` (its ``status`` says refused
     or undecided, its ``message`` why).
     """
 

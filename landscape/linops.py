@@ -16,7 +16,7 @@ import scipy.linalg
 import scipy.sparse.linalg as spla
 from numpy.typing import NDArray
 
-from ._validation import as_rng, check_A, check_float, check_U
+from .validation import as_rng, check_A, check_float, check_U
 from .derivatives import _meta_hvp, _reduced_hvp, meta_hessian, reduced_hessian
 from .errors import InvalidArgument
 from .objectives import reduced_residuals

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float64, as_rng, check_float, check_int
+from .validation import as_float64, as_rng, check_float, check_int
 from .errors import InvalidArgument
 from .problem import Problem
 

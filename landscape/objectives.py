@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float64, check_A, check_int, check_U
+from .validation import as_float64, check_A, check_int, check_U
 from .errors import InvalidArgument
 from .problem import Problem
 

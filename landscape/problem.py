@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import NPY_ERRORS, as_float64, as_rng, check_float, check_int, nested_floats, read_json
+from .validation import NPY_ERRORS, as_float64, as_rng, check_float, check_int, nested_floats, read_json
 from .errors import InvalidArgument, Undecided
 
 __all__ = ["Problem", "check_scale", "scale_problem", "problem_nbytes", "SCALE_LIMITS", "RELATIVE_SCALE_LIMIT"]

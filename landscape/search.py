@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import as_float64, check_int, load_npy, nested_floats, read_json
+from .validation import as_float64, check_int, load_npy, nested_floats, read_json
 from .classify import KINDS, CriticalPoint, classify_point
 from .dedup import group_points
 from .descent import gradient_descent, perturbed_gradient_descent

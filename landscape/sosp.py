@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 from ._backend import single_threaded
-from ._validation import check_float, check_int
+from .validation import check_float, check_int
 from .batched import BatchedObjective
 from .multistart import MultiStartResult, as_starts, problem_scale
 from .problem import Problem

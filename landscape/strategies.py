@@ -28,7 +28,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
-from ._validation import check_float, check_int
+from .validation import check_float, check_int
 from .errors import InvalidArgument
 from .objectives import A_of_U
 from .problem import Problem

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from ._validation import as_float64, check_int
+from .validation import as_float64, check_int
 from .errors import InvalidArgument
 from .objectives import gram
 

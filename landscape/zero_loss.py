@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._lm import levenberg_marquardt
-from ._validation import check_A, check_int, check_U
+from .validation import check_A, check_int, check_U
 from .errors import InvalidArgument
 from .objectives import A_of_U, gram, meta_loss, reduced_loss, reduced_residuals
 from .problem import Problem

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape._validation import check_U
+from landscape.validation import check_U
 from landscape.derivatives import reduced_grad
 from landscape.multistart import problem_scale
 from landscape.objectives import reduced_loss

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from landscape.zero_loss import ZERO_LOSS_RTOL, ZeroLossSearch
-from landscape._validation import as_float64, check_int
+from landscape.validation import as_float64, check_int
 from landscape.objectives import adaptability
 from landscape.problem import Problem
 

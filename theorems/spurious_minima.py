@@ -14,7 +14,7 @@ How it is checked
 ``n = Tdk``, e.g. ``Problem.random(6, 2, 3, seed=13)``) proposes critical points; each is
 re-measured (:mod:`theorems._critical`): critical, ``G > 1e-12·ρ²`` and
 ``λ_min(∇²G) > 1e-8·ρ`` modulo symmetry make a *numerical* spurious minimum. With
-``certify=True`` each (up to ``max_certify``) is passed to ``landscape.certify.certify``
+``certify=True`` each (up to ``max_certify``) is passed to ``landscape.certificates.certify``
 (interval arithmetic, python-flint): a certificate of kind ``spurious-min`` proves a strict
 local minimum with positive loss inside a ball around the float point — the paper's
 "barring numerical error" removed. On one instance the check holds iff at least one
@@ -31,7 +31,7 @@ found there is still reported.
 
 from __future__ import annotations
 
-from landscape._validation import check_int
+from landscape.validation import check_int
 from landscape.problem import Problem
 
 from . import _critical as C

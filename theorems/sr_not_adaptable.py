@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape._validation import as_float64
+from landscape.validation import as_float64
 from landscape.objectives import adaptability, sr_solution
 from landscape.problem import Problem
 

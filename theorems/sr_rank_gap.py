@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape._validation import as_float64, as_rng, check_float, check_int
+from landscape.validation import as_float64, as_rng, check_float, check_int
 from landscape.errors import InvalidArgument
 from landscape.objectives import sr_solution
 from landscape.problem import Problem

@@ -52,26 +52,26 @@ class Unavailable(RuntimeError):
 
 
 def certify_fn():
-    """``landscape.certify.certify`` (raises :class:`Unavailable` without python-flint)."""
+    """``landscape.certificates.certify`` (raises :class:`Unavailable` without python-flint)."""
     try:
         import flint  # noqa: F401
 
-        from landscape.certify import certify
+        from landscape.certificates import certify
     except ImportError as exc:
         raise Unavailable(f"certificates need python-flint (metalora[flint]): {exc}") from None
     return certify
 
 
 def check_certificate_fn():
-    """``landscape.certify.check_certificate`` (raises :class:`Unavailable` without python-flint)."""
+    """``landscape.certificates.check_certificate`` (raises :class:`Unavailable` without python-flint)."""
     certify_fn()
-    from landscape.certify import check_certificate
+    from landscape.certificates import check_certificate
 
     return check_certificate
 
 
 def certify_one(problem, U, kind: str) -> dict:
-    """Run ``landscape.certify.certify`` on ``U`` and re-check the certificate; never raises."""
+    """Run ``landscape.certificates.certify`` on ``U`` and re-check the certificate; never raises."""
     try:
         certify = certify_fn()
     except Unavailable as exc:

@@ -38,7 +38,7 @@ import functools
 import numpy as np
 import scipy.linalg
 
-from landscape._validation import as_float64, as_rng, check_float, check_int
+from landscape.validation import as_float64, as_rng, check_float, check_int
 from landscape.derivatives import reduced_hessian
 from landscape.errors import InvalidArgument
 from landscape.objectives import A_of_U, adaptability, reduced_loss

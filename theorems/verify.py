@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from landscape._validation import check_int
+from landscape.validation import check_int
 from landscape.errors import InvalidArgument
 from landscape.problem import Problem
 from landscape.runs import atomic_write_text, check_output_dir, derive_seed

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from landscape._validation import check_int
+from landscape.validation import check_int
 
 from .encoding import EncodedSet
 

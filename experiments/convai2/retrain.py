@@ -48,7 +48,7 @@ from experiments.engine import (
     setup_runtime,
 )
 from experiments.engine.runtime import Runtime
-from landscape._validation import read_json
+from landscape.validation import read_json
 from landscape.errors import InvalidArgument
 from landscape.runs import jsonable
 

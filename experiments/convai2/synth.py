@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from landscape._validation import as_rng, check_int
+from landscape.validation import as_rng, check_int
 from landscape.errors import InvalidArgument
 from landscape.runs import check_output_dir, jsonable
 

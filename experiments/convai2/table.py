@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape._validation import read_json
+from landscape.validation import read_json
 from landscape.errors import InvalidArgument
 from landscape.runs import jsonable
 

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from landscape._validation import check_int
+from landscape.validation import check_int
 from landscape.errors import InvalidArgument
 
 from .data import PERSONA_PREFIX, Dialogue, DataFormatError

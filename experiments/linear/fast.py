@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from landscape._validation import as_float64, check_float, check_int
+from landscape.validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
 from landscape.runs import blas_threads

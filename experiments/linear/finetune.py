@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from landscape._validation import as_float64, check_float, check_int
+from landscape.validation import as_float64, check_float, check_int
 from landscape.errors import InvalidArgument
 
 from landscape.runs import blas_threads

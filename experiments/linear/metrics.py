@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from landscape._validation import check_float, check_int
+from landscape.validation import check_float, check_int
 
 from .data import Moments
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from landscape import Problem, adaptability, sr_solution
-from landscape._validation import as_float64, check_int
+from landscape.validation import as_float64, check_int
 from landscape.errors import InvalidArgument
 from landscape.runs import blas_threads, make_rng
 

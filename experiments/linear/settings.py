@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from landscape._validation import check_float, check_int
+from landscape.validation import check_float, check_int
 from landscape.errors import InvalidArgument
 
 from .conventions import DEFAULT_CONVENTION, get_convention

@@ -39,7 +39,7 @@ from .settings import (
 )
 from .data import Instance, draw_instance, network, sigmoid
 from .model import ADAPTERS, AdamW, stacked_loss_grad
-from .train import METHOD_ADAPTER, METHOD_STRATEGY, FinetuneResult, RetrainResult, finetune, retrain
+from .train import METHOD_ADAPTER, METHOD_STRATEGY, ShallowFinetuneResult, ShallowRetrainResult, finetune, retrain
 from .metrics import insample_error, population_loss
 from .run import RECORD_FIELDS, SettingResult, run_setting
 from .checks import GapCheck, check_gap, paired
@@ -55,7 +55,7 @@ __all__ = [
     "Instance", "draw_instance", "network", "sigmoid", "ADAPTERS", "AdamW",
     "stacked_loss_grad",
     # training and metrics
-    "METHOD_ADAPTER", "METHOD_STRATEGY", "RetrainResult", "FinetuneResult", "retrain", "finetune",
+    "METHOD_ADAPTER", "METHOD_STRATEGY", "ShallowRetrainResult", "ShallowFinetuneResult", "retrain", "finetune",
     "population_loss", "insample_error",
     # runs, checks, sweeps, figures
     "RECORD_FIELDS", "SettingResult", "run_setting", "GapCheck", "check_gap", "paired",

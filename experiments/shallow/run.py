@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from landscape._validation import check_float, check_int
+from landscape.validation import check_float, check_int
 from landscape.errors import InvalidArgument
 from landscape.runs import jsonable, make_rng
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from landscape._validation import check_float, check_int
+from landscape.validation import check_float, check_int
 from landscape.errors import InvalidArgument
 
 __all__ = [

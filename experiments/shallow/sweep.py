@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape._validation import check_int
+from landscape.validation import check_int
 from landscape.errors import InvalidArgument
 from landscape.runs import RunDir, atomic_write_json, atomic_write_text, jsonable, seed_list
 

@@ -34,8 +34,8 @@ from .settings import METHODS, Convention, Schedule, get_convention
 __all__ = [
     "METHOD_STRATEGY",
     "METHOD_ADAPTER",
-    "RetrainResult",
-    "FinetuneResult",
+    "ShallowRetrainResult",
+    "ShallowFinetuneResult",
     "retrain",
     "finetune",
     "torch_threads",
@@ -116,7 +116,7 @@ def _check_instances(instances):
 
 
 @dataclass(frozen=True, eq=False)
-class RetrainResult:
+class ShallowRetrainResult:
     """Retrained bases and their trajectories.
 
     Attributes
@@ -142,7 +142,7 @@ class RetrainResult:
 
 
 def retrain(instances, methods=METHODS, schedule: Schedule | None = None,
-            convention="ours", *, progress: bool = False) -> RetrainResult:
+            convention="ours", *, progress: bool = False) -> ShallowRetrainResult:
     """Retrain a base by each method, for every seed at once.
 
     Parameters
@@ -159,7 +159,7 @@ def retrain(instances, methods=METHODS, schedule: Schedule | None = None,
 
     Returns
     -------
-    RetrainResult
+    ShallowRetrainResult
     """
     instances, st = _check_instances(instances)
     schedule = Schedule() if schedule is None else schedule
@@ -250,7 +250,7 @@ def retrain(instances, methods=METHODS, schedule: Schedule | None = None,
 
     errs = np.stack(errs, axis=-1)  # (S, M, R)
     mses = np.stack(mses, axis=-1)
-    return RetrainResult(
+    return ShallowRetrainResult(
         methods=methods,
         bases={m: A[j].double().numpy().copy() for j, m in enumerate(methods)},
         steps=np.asarray(steps),
@@ -261,7 +261,7 @@ def retrain(instances, methods=METHODS, schedule: Schedule | None = None,
 
 
 @dataclass(frozen=True, eq=False)
-class FinetuneResult:
+class ShallowFinetuneResult:
     """Fine-tuned weights of every (base, rank) entry.
 
     Attributes
@@ -282,7 +282,7 @@ class FinetuneResult:
 
 
 def finetune(instances, bases: dict, ranks, schedule: Schedule | None = None,
-             convention="ours", *, progress: bool = False) -> FinetuneResult:
+             convention="ours", *, progress: bool = False) -> ShallowFinetuneResult:
     """Fine-tune a fresh asymmetric adapter of each rank on every base, all at once.
 
     Parameters
@@ -301,7 +301,7 @@ def finetune(instances, bases: dict, ranks, schedule: Schedule | None = None,
 
     Returns
     -------
-    FinetuneResult
+    ShallowFinetuneResult
     """
     instances, st = _check_instances(instances)
     schedule = Schedule() if schedule is None else schedule
@@ -352,7 +352,7 @@ def finetune(instances, bases: dict, ranks, schedule: Schedule | None = None,
         mse, _ = stacked_loss_grad(A0 + asym.delta((Bf, Cf)), Xt, X, y, c, weight)
 
     W = base + np.einsum("sedr,sefr->sedf", Bf.double().numpy(), Cf.double().numpy())
-    return FinetuneResult(
+    return ShallowFinetuneResult(
         entries=entries,
         W=W,
         train_mse=mse.double().numpy().copy(),

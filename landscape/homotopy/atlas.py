@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_int
+from ..validation import check_int
 from ..errors import InvalidArgument
 from ..runs import Result, RunDir, Status, atomic_write_json, atomic_write_text, derive_seed
 

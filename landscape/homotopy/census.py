@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .._validation import check_int
+from ..validation import check_int
 from ..classify import KINDS, classify_point
 from ..derivatives import reduced_grad, reduced_hessian
 from ..errors import InvalidArgument, Undecided

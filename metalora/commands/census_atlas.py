@@ -31,16 +31,26 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", choices=["loky", "threading", "dask", "ray"], default="loky",
                         help="joblib backend (default loky)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the estimated work is above the limits (docs/census.md)")
 
 
 def run(args) -> int:
     from landscape.errors import InvalidArgument
     from landscape.homotopy.atlas import census_atlas
-    from landscape.runs import check_output_dir
+    from landscape.runs import check_budget, check_output_dir
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     if not methods:
         raise InvalidArgument("`--methods` must name at least one search method; got an empty list.")
+    if args.instances < 1 or args.starts < 0:
+        raise InvalidArgument(f"`--instances` must be >= 1 and `--starts` >= 0; got {args.instances}, {args.starts}.")
+    # Refuse absurd work before any of it starts: a census is minutes at 9 unknowns, and the
+    # recall searches cost about (starts · methods) solver runs per instance.
+    check_budget("the census atlas", args.instances, 100_000, unit="instances", force=args.force)
+    n = args.d * args.k * args.T
+    check_budget("the recall searches", float(args.instances) * args.starts * len(methods) * n**3, 1e14,
+                 unit="floating-point operations", force=args.force)
     if args.out is not None:
         check_output_dir(args.out, arg="--out")
     if args.cache is not None:

@@ -104,7 +104,7 @@ def load_point(path: str, index: int = 0):
         # a certificate: its exact centre, rounded to the nearest binary64 point
         from fractions import Fraction
 
-        from landscape.certify.format import decode_center
+        from landscape.certificates.format import decode_center
 
         pj = obj["problem"]
         try:
@@ -130,7 +130,7 @@ def run(args) -> int:
     from landscape.errors import InvalidArgument
 
     try:
-        from landscape.certify import certify
+        from landscape.certificates import certify
     except ImportError as exc:  # pragma: no cover - flint missing
         raise InvalidArgument(f"certificates need python-flint (metalora[flint]): {exc}") from None
     from landscape.runs import check_output_file

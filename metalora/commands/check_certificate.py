@@ -37,7 +37,7 @@ def run(args) -> int:
     from landscape.errors import InvalidArgument
 
     try:
-        from landscape.certify import check_certificate
+        from landscape.certificates import check_certificate
     except ImportError as exc:  # pragma: no cover - flint missing
         raise InvalidArgument(f"certificates need python-flint (metalora[flint]): {exc}") from None
     kernels = ("independent", "prover") if args.kernel == "both" else (args.kernel,)

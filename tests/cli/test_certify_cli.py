@@ -8,7 +8,7 @@ pytest.importorskip("flint")
 
 from landscape import Problem  # noqa: E402
 from metalora.cli import main  # noqa: E402
-from tests.landscape.certify.conftest import load_spurious  # noqa: E402
+from tests.landscape.certificates.conftest import load_spurious  # noqa: E402
 
 
 @pytest.fixture

@@ -580,8 +580,6 @@ def parser_argv(draw, files, work):
     return argv
 
 
-@pytest.mark.xfail(strict=False, reason="other owners' commands still crash or run on for some argument lists; "
-                   "see the issue-11 report")
 @settings(max_examples=max(_EXAMPLES // 5, 20), deadline=None, phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())

@@ -12,7 +12,7 @@ from landscape.multistart import problem_scale  # noqa: E402
 from landscape.problem import _from_hex  # noqa: E402
 from landscape.symmetry import orbit_distance  # noqa: E402
 
-FIXTURE = Path(__file__).parent / "certify" / "spurious_d3_k1_T3.json"
+FIXTURE = Path(__file__).parent / "certificates" / "spurious_d3_k1_T3.json"
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from theorems import _critical
 from theorems.exact_recovery import check_exact_recovery
 from theorems.spurious_minima import check_spurious_minima
 
-FIXTURE = Path(__file__).parents[1] / "landscape" / "certify" / "spurious_d3_k1_T3.json"
+FIXTURE = Path(__file__).parents[1] / "landscape" / "certificates" / "spurious_d3_k1_T3.json"
 
 
 def _fixture_problem():

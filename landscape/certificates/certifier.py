@@ -5,7 +5,7 @@ Steps for a float point ``Ũ``:
 1. **Canonical form** modulo the symmetry (:func:`canonical_float`), so that a certificate
    names one representative of the orbit.
 2. **Centre.** A minimum or a saddle is *polished*: Newton steps whose gradients are exact
-   (rational, :class:`~landscape.certify.exact.Center`) and whose iterates live on the grid
+   (rational, :class:`~landscape.certificates.exact.Center`) and whose iterates live on the grid
    ``2^-P``, so the centre's gradient is as small as the curvature requires. ``P`` (the
    *centre bits*) starts from an estimate and doubles until the proof succeeds or
    :data:`MAX_CENTER_BITS` is reached. A numerically zero-loss point gets an *exact* zero
@@ -32,7 +32,7 @@ import flint
 from flint import fmpq, fmpq_mat
 
 from .._backend import blas_threads
-from .._validation import check_int, check_U
+from ..validation import check_int, check_U
 from ..derivatives import reduced_hessian
 from ..errors import InvalidArgument
 from ..problem import Problem

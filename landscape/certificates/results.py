@@ -1,4 +1,4 @@
-"""Result objects of :func:`~landscape.certify.certify` and :func:`~landscape.certify.check_certificate`."""
+"""Result objects of :func:`~landscape.certificates.certify` and :func:`~landscape.certificates.check_certificate`."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .format import KINDS  # noqa: E402
 
 @dataclasses.dataclass(frozen=True)
 class CertifyResult(Result):
-    """Outcome of :func:`~landscape.certify.certify`: ISSUED, REFUSED or UNDECIDED.
+    """Outcome of :func:`~landscape.certificates.certify`: ISSUED, REFUSED or UNDECIDED.
 
     Attributes
     ----------
@@ -91,7 +91,7 @@ class CertifyResult(Result):
 
 @dataclasses.dataclass(frozen=True)
 class CheckResult(Result):
-    """Outcome of :func:`~landscape.certify.check_certificate`: ``Status.VALID`` or ``Status.INVALID``.
+    """Outcome of :func:`~landscape.certificates.check_certificate`: ``Status.VALID`` or ``Status.INVALID``.
 
     ``message`` names the first problem found, or what was verified; ``kind`` is the
     certified kind when valid; ``kernels`` lists the kernels that checked it.

@@ -55,7 +55,7 @@ def certify(problem, U, *, kind="auto", radius=None, gauge="auto", precision=128
         ``global-min``, ``strict-saddle``, ``no-local-min`` or ``None``), ``message``,
         ``certificate`` (JSON dict), ``seconds``; ``issued`` and ``reason`` as properties.
 
-    See :func:`landscape.certify.certifier.certify` and ``docs/certificates.md``.
+    See :func:`landscape.certificates.certifier.certify` and ``docs/certificates.md``.
     """
     from ..errors import CertificateRefused
     from .certifier import certify as _certify
@@ -72,7 +72,7 @@ def check_certificate(obj, **options) -> CheckResult:
     ``valid`` only if both kernels (``kernels=("independent", "prover")`` by default) imply
     every printed bound, every inequality holds, the kind, claim and statement match, and
     the problem's sha256 and the digest match. See
-    :func:`landscape.certify.checker.check_certificate`.
+    :func:`landscape.certificates.checker.check_certificate`.
     """
     from .checker import check_certificate as _check
 

@@ -15,7 +15,7 @@ FIXTURE = Path(__file__).with_name("spurious_d3_k1_T3.json")
 
 def load_spurious(i: int = 0):
     """``(problem, U)`` of a frozen T = 3 spurious minimum (see the fixture's note)."""
-    from landscape.certify.format import from_hex_array
+    from landscape.certificates.format import from_hex_array
 
     entry = json.loads(FIXTURE.read_text())["spurious_minima"][i]
     p = Problem.from_json(entry["problem"])

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 flint = pytest.importorskip("flint")
 
 from landscape import Problem, reduced_grad, reduced_hessian, reduced_loss  # noqa: E402
-from landscape.certify.exact import Center, chol_lower_bound, frac, q_hi, q_lo, sqrt_hi, sqrt_lo  # noqa: E402
-from landscape.certify.gauge import small_sym_lambda_min_lower  # noqa: E402
-from landscape.certify.prover import lip  # noqa: E402
+from landscape.certificates.exact import Center, chol_lower_bound, frac, q_hi, q_lo, sqrt_hi, sqrt_lo  # noqa: E402
+from landscape.certificates.gauge import small_sym_lambda_min_lower  # noqa: E402
+from landscape.certificates.prover import lip  # noqa: E402
 
 
 def _center_of(U):

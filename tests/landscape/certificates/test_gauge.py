@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 flint = pytest.importorskip("flint")
 
 from landscape import Problem, reduced_grad, reduced_loss  # noqa: E402
-from landscape.certify.gauge import (  # noqa: E402
+from landscape.certificates.gauge import (  # noqa: E402
     generators,
     gram_lower,
     resolve_gauge,

@@ -9,12 +9,12 @@ import pytest
 pytest.importorskip("flint")
 
 from landscape import InvalidArgument, Problem  # noqa: E402
-from landscape.certify import certify, check_certificate  # noqa: E402
-from landscape.certify import checker as kernel_b  # noqa: E402
-from landscape.certify import exact as kernel_a_exact  # noqa: E402
-from landscape.certify import prover as kernel_a  # noqa: E402
-from landscape.certify.format import digest  # noqa: E402
-from landscape.certify.statement import render  # noqa: E402
+from landscape.certificates import certify, check_certificate  # noqa: E402
+from landscape.certificates import checker as kernel_b  # noqa: E402
+from landscape.certificates import exact as kernel_a_exact  # noqa: E402
+from landscape.certificates import prover as kernel_a  # noqa: E402
+from landscape.certificates.format import digest  # noqa: E402
+from landscape.certificates.statement import render  # noqa: E402
 from landscape.runs import Status  # noqa: E402
 
 from .conftest import load_spurious  # noqa: E402

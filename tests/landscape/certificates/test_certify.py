@@ -10,8 +10,8 @@ from scipy.linalg import expm
 pytest.importorskip("flint")
 
 from landscape import InvalidArgument, Problem  # noqa: E402
-from landscape.certify import certify, check_certificate  # noqa: E402
-from landscape.certify.format import from_hex_array  # noqa: E402
+from landscape.certificates import certify, check_certificate  # noqa: E402
+from landscape.certificates.format import from_hex_array  # noqa: E402
 from landscape.runs import ExitCode, Status  # noqa: E402
 
 from .conftest import critical_points, load_spurious  # noqa: E402
@@ -219,7 +219,7 @@ def test_size_limits(monkeypatch):
         certify(p, np.zeros((10, 40, 10)))
     import sys
 
-    checker = sys.modules["landscape.certify.checker"]
+    checker = sys.modules["landscape.certificates.checker"]
     q, U = load_spurious(0)
     cert = certify(q, U).certificate
     monkeypatch.setattr(checker, "MAX_N", 5)
