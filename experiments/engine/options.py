@@ -47,5 +47,6 @@ def validate_runtime(rt: RuntimeOptions) -> None:
     for flag, v in (("--pad-multiple", rt.pad_multiple), ("--eval-max-tokens", rt.eval_max_tokens)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise InvalidArgument(f"`{flag}` must be an integer >= 1; got {v!r}.")
-
-
+    if rt.threads is not None and (isinstance(rt.threads, bool) or not isinstance(rt.threads, int)
+                                   or not 1 <= rt.threads <= 4096):
+        raise InvalidArgument(f"`--threads` must be an integer in [1, 4096]; got {rt.threads!r}.")

@@ -356,3 +356,11 @@ def test_convai2_finetune_on_a_damaged_base_run(tmp_path, capsys, state):
 def test_convai2_table_out_in_a_missing_folder(tmp_path, capsys):
     pytest.importorskip("torch")
     usage_error(["convai2", "table", tmp_path, "--out", tmp_path / "missing" / "t"], capsys, "--out")
+
+
+@pytest.mark.parametrize("threads", ["0", "99999999999999999999999"])
+def test_convai2_threads_out_of_range_is_exit_2(threads, tmp_path, capsys):
+    from metalora.cli import main
+
+    rc = main(["convai2", "retrain", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--threads", threads])
+    assert rc == 2 and "--threads" in capsys.readouterr().err
