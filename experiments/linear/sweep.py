@@ -43,8 +43,28 @@ _KIND = "figure1"
 _SHAPE_PANELS = ("d", "T", "k", "adapters")
 
 
+class PanelSweep:
+    """What every panel sweep's result shares (Figure 1 here, the shallow suite too).
+
+    Subclasses have ``results`` (one setting result per setting, each with ``records``)
+    and ``panels`` (panel name -> indices into ``results``).
+    """
+
+    @property
+    def records(self) -> list:
+        """Every run's record (each setting once)."""
+        return [rec for res in self.results for rec in res.records]
+
+    def panel_results(self, panel: str) -> list:
+        if panel not in self.panels:
+            raise InvalidArgument(
+                f"`panel` must be one of {tuple(self.panels)}; got panel={panel!r}."
+            )
+        return [self.results[i] for i in self.panels[panel]]
+
+
 @dataclass(frozen=True, eq=False)
-class SweepResult:
+class SweepResult(PanelSweep):
     """Everything a sweep produced.
 
     Attributes
@@ -88,17 +108,6 @@ class SweepResult:
     claim: dict
     files: tuple = field(default=())
 
-    @property
-    def records(self) -> list:
-        """Every run's :class:`~.run.RunRecord` (each setting once)."""
-        return [rec for res in self.results for rec in res.records]
-
-    def panel_results(self, panel: str) -> list[SettingResult]:
-        if panel not in self.panels:
-            raise InvalidArgument(
-                f"`panel` must be one of {tuple(self.panels)}; got panel={panel!r}."
-            )
-        return [self.results[i] for i in self.panels[panel]]
 
     def panel_table(self, panel: str, metric: str = "test_loss") -> list[dict]:
         """Per panel value and method: mean, min and max of ``metric`` over the seeds."""

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.linear.sweep import PanelSweep
 from landscape.validation import check_int
 from landscape.errors import InvalidArgument
 from landscape.runs import RunDir, atomic_write_json, atomic_write_text, jsonable, seed_list
@@ -43,7 +44,7 @@ _FORMAT = "metalora.shallow.sweep/1"
 
 
 @dataclass(frozen=True, eq=False)
-class SweepResult:
+class SweepResult(PanelSweep):
     """Everything a sweep produced.
 
     Attributes
@@ -76,16 +77,6 @@ class SweepResult:
     check: GapCheck
     files: tuple = field(default=())
 
-    @property
-    def records(self) -> list[dict]:
-        return [r for res in self.results for r in res.records]
-
-    def panel_results(self, panel: str) -> list[SettingResult]:
-        if panel not in self.panels:
-            raise InvalidArgument(
-                f"`panel` must be one of {tuple(self.panels)}; got panel={panel!r}."
-            )
-        return [self.results[i] for i in self.panels[panel]]
 
     def panel_table(self, panel: str, metric: str = "pop_loss") -> list[dict]:
         """Per panel value, base and rank: mean, standard error, median, min, max over seeds."""
