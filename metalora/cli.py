@@ -163,6 +163,22 @@ def _internal_error(exc: BaseException, command: str | None, debug: bool) -> int
     return ExitCode.INTERNAL
 
 
+def comma_choices(choices):
+    """An argparse ``type`` for comma-separated names out of ``choices`` (e.g. ``--panel d,T``)."""
+
+    def parse(text: str) -> list[str]:
+        names = [p.strip() for p in text.split(",") if p.strip()]
+        bad = [p for p in names if p not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(
+                f"invalid panel {','.join(bad) or repr(text)} (choose from {', '.join(choices)}; "
+                "several may be given comma-separated)"
+            )
+        return names
+
+    return parse
+
+
 def problem_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """Add the shared ``--problem FILE | --d D --k K --T T --seed S`` options."""
     g = parser.add_argument_group("problem (a file, or sizes to draw one)")

@@ -36,14 +36,9 @@ WORK_LIMIT = 3e8
 
 
 def _panels(text: str) -> list[str]:
-    names = [p.strip() for p in text.split(",") if p.strip()]
-    bad = [p for p in names if p not in _PANELS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(
-            f"invalid panel {','.join(bad) or repr(text)} (choose from {', '.join(_PANELS)}; "
-            "several may be given comma-separated)"
-        )
-    return names
+    from metalora.cli import comma_choices
+
+    return comma_choices(_PANELS)(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
