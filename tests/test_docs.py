@@ -28,9 +28,7 @@ SKIP = {
 # Pages whose examples take more than a few seconds.
 SLOW = {"README.md", "census.md", "engine.md", "search.md", "shallow.md", "strategies.md", "theorems.md"}
 #: Pages whose examples are known to fail as written (a bug to fix in the page), page -> why.
-KNOWN_BROKEN = {
-    "shallow.md": "sweep(out='results/shallow') needs a results/ folder, which a fresh clone lacks",
-}
+KNOWN_BROKEN: dict = {}
 
 
 def python_blocks(text: str) -> list[str]:

@@ -12,7 +12,7 @@ paper's grid runs on a CPU.
 Quick start::
 
     from experiments.shallow import sweep, Schedule
-    result = sweep("T", seeds=2, schedule=Schedule.quick(), out="results/shallow")
+    result = sweep("T", seeds=2, schedule=Schedule.quick(), out="shallow_run")
     result.panel_table("T"); result.check.status
 
 Modules: :mod:`.settings` (settings, schedule, conventions, panels), :mod:`.data` (seeded

@@ -15,6 +15,7 @@ keeps a gap at every T ≥ 3); 1 it fails; 2 usage error; 3 undecided (e.g. one 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 
 _PANELS = ("d", "T", "all")
@@ -106,6 +107,8 @@ def run(args) -> int:
     if args.lr is not None and not args.lr > 0:
         raise InvalidArgument(f"`--lr` must be > 0; got --lr={args.lr}.")
     schedule = _schedule(args)
+    if args.out == "results/shallow":  # our own default folder is created with its parent
+        Path("results").mkdir(exist_ok=True)
     check_output_dir(args.out)
 
     result = sweep(
