@@ -319,11 +319,12 @@ def check_output_file(path, *, arg: str = "--out", overwrite: bool = True) -> Pa
     return path
 
 
-def check_output_dir(path, *, arg: str = "--out", create: bool = True) -> Path:
+def check_output_dir(path, *, arg: str = "--out", create: bool = True, make_parent: bool = False) -> Path:
     """Check (and by default create) an output folder before computing anything.
 
     Raises :class:`InvalidArgument` (exit code 2) if ``path`` is an existing file, or its
-    parent is missing or not writable.
+    parent is missing (unless ``make_parent``: a command's own default such as
+    ``results/figure1`` creates ``results/``) or not writable.
     """
     if path is None or str(path) == "":
         raise InvalidArgument(f"`{arg}` must be a folder path; got an empty value.")
@@ -334,6 +335,9 @@ def check_output_dir(path, *, arg: str = "--out", create: bool = True) -> Path:
         if not os.access(path, os.W_OK | os.X_OK):
             raise InvalidArgument(f"`{arg}`: the folder {str(path)!r} is not writable.")
         return path
+    if make_parent and create:
+        with contextlib.suppress(OSError):  # _check_parent names the problem
+            path.parent.mkdir(parents=True, exist_ok=True)
     _check_parent(path, arg)
     if create:
         path.mkdir()

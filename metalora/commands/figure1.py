@@ -35,13 +35,9 @@ DEFAULT_OUT = "results/figure1"
 WORK_LIMIT = 3e8
 
 
-def _panels(text: str) -> list[str]:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     from metalora.cli import comma_choices
 
-    return comma_choices(_PANELS)(text)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = (
         "examples:\n"
@@ -68,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--panel",
-        type=_panels,
+        type=comma_choices(_PANELS),
         action="append",
         metavar="P[,P...]",
         help="panel(s): base, d, T, N, n, k, noise, adapters, rate or all (default all; "
@@ -264,12 +260,7 @@ def run(args) -> int:
         for s in settings
     )
     check_budget("this sweep", work, WORK_LIMIT, unit="gradient steps", force=args.force)
-    if args.out == DEFAULT_OUT:
-        try:  # our own default folder is created with its parent
-            Path(DEFAULT_OUT).parent.mkdir(exist_ok=True)
-        except OSError:
-            pass  # check_output_dir names the problem
-    check_output_dir(args.out)
+    check_output_dir(args.out, make_parent=args.out == DEFAULT_OUT)
 
     result = sweep(
         panels,

@@ -15,19 +15,15 @@ keeps a gap at every T ≥ 3); 1 it fails; 2 usage error; 3 undecided (e.g. one 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import sys
 
 _PANELS = ("d", "T", "all")
-
-
-def _panels(text: str) -> list[str]:
-    from metalora.cli import comma_choices
-
-    return comma_choices(_PANELS)(text)
+DEFAULT_OUT = "results/shallow"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from metalora.cli import comma_choices
+
     from experiments.linear.conventions import CONVENTION_NAMES, DEFAULT_CONVENTION
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -40,15 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "at T = 2), N = 1000, n' = 100, k = 1, σ = 0.1; the paper's schedule is AdamW lr 1e-3,\n"
         "40,000 retraining and 15,000 fine-tuning full-batch steps."
     )
-    parser.add_argument("--panel", type=_panels, action="append", metavar="P[,P...]",
+    parser.add_argument("--panel", type=comma_choices(_PANELS), action="append", metavar="P[,P...]",
                         help="panel(s): d, T or all (default all)")
     parser.add_argument("--seeds", type=int, default=None,
                         help="trials per setting (default 10, the paper's; 2 with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke profile: 2 seeds, 2000 + 1500 steps at lr 1e-2 (about 25 CPU seconds)")
-    parser.add_argument("--out", default="results/shallow",
-                        help="output folder (default results/shallow)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
     parser.add_argument("--jobs", type=int, default=1,
                         help="worker processes over settings (default 1; -1 = all CPUs)")
     parser.add_argument("--convention", choices=CONVENTION_NAMES, default=DEFAULT_CONVENTION,
@@ -107,9 +102,7 @@ def run(args) -> int:
     if args.lr is not None and not args.lr > 0:
         raise InvalidArgument(f"`--lr` must be > 0; got --lr={args.lr}.")
     schedule = _schedule(args)
-    if args.out == "results/shallow":  # our own default folder is created with its parent
-        Path("results").mkdir(exist_ok=True)
-    check_output_dir(args.out)
+    check_output_dir(args.out, make_parent=args.out == DEFAULT_OUT)
 
     result = sweep(
         panels,

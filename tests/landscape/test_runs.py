@@ -129,3 +129,9 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_make_parent_creates_only_when_asked(tmp_path):
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        check_output_dir(tmp_path / "results" / "run")
+    assert check_output_dir(tmp_path / "results" / "run", make_parent=True).is_dir()
